@@ -1,0 +1,87 @@
+"""A TensorFlow model server on Flask, compatible with TensorFlow Serving's REST API.
+
+    python app.py --rest_api_port=8501 --model_name=NAME --model_base_path=DIR
+    python app.py --rest_api_port=8501 --model_config_file=FILE
+    python app.py                        # every model under ./models
+    gunicorn -c deploy/gunicorn.conf.py 'app:create_app()'   # settings from the environment
+
+`python app.py` runs gunicorn (the production server) with deploy/gunicorn.conf.py;
+`--debug` runs Flask's development server instead. Models are loaded in create_app(),
+which gunicorn calls in each worker after it forks: TensorFlow does not survive a fork.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any, Mapping
+
+from serving.settings import Settings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GUNICORN_CONFIG = os.path.join(HERE, "deploy", "gunicorn.conf.py")
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None):
+    """Build the Flask app and this process's serving core (models, sessions, threads)."""
+    from flask import Flask
+    from flask_cors import CORS
+
+    from api import errors, rest
+    from serving.core import ServingCore
+
+    settings = config if isinstance(config, Settings) else Settings.load(overrides=config)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.config["SETTINGS"] = settings
+    core = ServingCore(settings)
+    core.start()
+    app.extensions["serving"] = core
+    errors.init_app(app)
+    app.register_blueprint(rest.bp)
+    if settings.rest_api_enable_cors_support:
+        CORS(app, resources={r"/v1/*": {"origins": settings.cors_origins.split(",")}},
+             methods=["GET", "POST"], allow_headers=["Content-Type", "Authorization"])
+    return app
+
+
+def _gunicorn_application(settings: Settings):
+    from gunicorn.app.base import Application
+
+    class ModelServer(Application):
+        """gunicorn's application API: our config file, our settings, our factory per worker."""
+
+        def load_config(self):
+            self.load_config_from_file(GUNICORN_CONFIG)
+            self.cfg.set("bind", [f"{settings.rest_api_host}:{settings.rest_api_port}"])
+            self.cfg.set("workers", settings.workers)
+            self.cfg.set("threads", settings.threads)
+
+        def init(self, parser, opts, args):
+            return None
+
+        def load(self):
+            return create_app(settings)  # runs in the worker, after the fork
+
+    return ModelServer()
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.load(argv=sys.argv[1:] if argv is None else argv)
+    from serving.model_config import ConfigError, config_from_settings
+    try:
+        config_from_settings(settings)  # fail before forking: a bad config stops the start
+    except ConfigError as exc:
+        print(f"Failed to start server. Error: {exc}", file=sys.stderr)
+        return 2
+    if settings.debug:
+        create_app(settings).run(host=settings.rest_api_host, port=settings.rest_api_port,
+                                 debug=True, use_reloader=False, threaded=True)
+        return 0
+    _gunicorn_application(settings).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

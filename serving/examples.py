@@ -1,0 +1,143 @@
+"""TF Serving's :classify and :regress bodies: JSON examples → serialized tf.Example, and back."""
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Mapping
+
+import numpy as np
+from tensorflow.core.example import example_pb2, feature_pb2
+
+from serving.errors import InvalidArgument
+from serving.tensors import is_b64
+
+_INT64 = (-(2 ** 63), 2 ** 63 - 1)
+
+
+def _kind(value: Any, feature: str) -> str:
+    if isinstance(value, bool) or isinstance(value, int):
+        return "int64"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str) or is_b64(value):
+        return "bytes"
+    name = {type(None): "Null", list: "Array", dict: "Object"}.get(type(value), "Unknown")
+    raise InvalidArgument(f"Feature: {feature} has element with unexpected JSON type: {name}")
+
+
+def _bytes(value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    try:
+        return base64.b64decode(value["b64"], validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        raise InvalidArgument(f"Unable to base64 decode: {str(value['b64'])[:64]}") from None
+
+
+def _feature(name: str, value: Any) -> feature_pb2.Feature:
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        return feature_pb2.Feature()
+    kind = _kind(values[0], name)
+    for item in values:
+        if _kind(item, name) != kind:
+            raise InvalidArgument(f"Unexpected element type in feature: {name} expecting type: "
+                                  f"{kind}")
+    if kind == "int64":
+        ints = [int(v) for v in values]
+        if any(not _INT64[0] <= v <= _INT64[1] for v in ints):
+            raise InvalidArgument(f"Feature: {name} has an integer out of range. Only int64_t "
+                                  f"is supported.")
+        return feature_pb2.Feature(int64_list=feature_pb2.Int64List(value=ints))
+    if kind == "float":
+        return feature_pb2.Feature(float_list=feature_pb2.FloatList(value=values))
+    return feature_pb2.Feature(bytes_list=feature_pb2.BytesList(value=[_bytes(v) for v in values]))
+
+
+def _example(features: Mapping[str, Any]) -> example_pb2.Example:
+    example = example_pb2.Example()
+    for name, value in features.items():
+        example.features.feature[name].CopyFrom(_feature(name, value))
+    return example
+
+
+def decode_examples(body: Mapping, verb: str) -> np.ndarray:
+    """The serialized tf.Examples of a classify/regress body (context merged into each)."""
+    if "examples" not in body:
+        raise InvalidArgument(f"When method is {verb}, key 'examples' is expected and was not "
+                              f"found")
+    examples = body["examples"]
+    if not isinstance(examples, list):
+        raise InvalidArgument("Expecting 'examples' value to be an list/array")
+    if not examples:
+        raise InvalidArgument("'examples' value is an empty array")
+    context = body.get("context", {})
+    if not isinstance(context, dict):
+        raise InvalidArgument("'context' must be a JSON object")
+    shared = _example(context) if context else None
+    serialized = np.empty(len(examples), dtype=object)
+    for index, item in enumerate(examples):
+        if not isinstance(item, dict):
+            raise InvalidArgument(f"Example must be JSON object but got JSON "
+                                  f"{'Array' if isinstance(item, list) else type(item).__name__}")
+        example = _example(item)
+        if shared is not None:
+            example.MergeFrom(shared)
+        serialized[index] = example.SerializeToString()
+    return serialized
+
+
+def signature_input(signature, verb: str) -> str:
+    """The one input a classify/regress signature takes (TF Serving requires exactly one)."""
+    if len(signature.inputs) != 1:
+        raise InvalidArgument("Expected one input Tensor.")
+    if "inputs" not in signature.inputs:
+        kind = "classification" if verb == "classify" else "regression"
+        raise InvalidArgument(f"No {kind} inputs found in SignatureDef: {signature.key}")
+    return "inputs"
+
+
+def regress_outputs(signature) -> tuple[str, ...]:
+    if "outputs" not in signature.outputs:
+        raise InvalidArgument(f"No regression outputs found in SignatureDef: {signature.key}")
+    return ("outputs",)
+
+
+def classify_outputs(signature) -> tuple[str, ...]:
+    found = tuple(a for a in ("classes", "scores") if a in signature.outputs)
+    if not found:
+        raise InvalidArgument(f"Expected classification signature outputs to contain classes "
+                              f"or scores: {signature.key}")
+    return found
+
+
+def encode_regress(outputs: Mapping[str, np.ndarray], count: int) -> dict:
+    values = outputs["outputs"]
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1 or values.shape[0] != count:
+        raise InvalidArgument(f"Expected output Tensor shape to be either [batch_size] or "
+                              f"[batch_size, 1] but got {list(values.shape)}")
+    return {"results": values}
+
+
+def encode_classify(outputs: Mapping[str, np.ndarray], count: int) -> dict:
+    scores, classes = outputs.get("scores"), outputs.get("classes")
+    for alias, array in (("scores", scores), ("classes", classes)):
+        if array is not None and (array.ndim != 2 or array.shape[0] != count):
+            raise InvalidArgument(f"Expected Tensor shape: [batch_size num_classes] but got "
+                                  f"{list(array.shape)} for output {alias}")
+    width = (scores if scores is not None else classes).shape[1]
+    results = []
+    for row in range(count):
+        pairs = []
+        for column in range(width):
+            label = "" if classes is None else _text(classes[row, column])
+            score = 0.0 if scores is None else scores[row, column]
+            pairs.append([label, score])
+        results.append(pairs)
+    return {"results": results}
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

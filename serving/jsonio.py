@@ -1,0 +1,70 @@
+"""JSON bytes in and out, fast: orjson first, the standard library for TF Serving's extras.
+
+TF Serving accepts the non-standard tokens NaN/Infinity/-Infinity and writes them back bare;
+orjson handles neither, so those (rare) bodies take the slower standard-library path.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import orjson
+
+from serving.errors import InvalidArgument
+
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def loads(body: bytes) -> Any:
+    """Parse a request body; errors read like TF Serving's `JSON Parse error: ...`."""
+    if not body or not body.strip():
+        raise InvalidArgument("JSON Parse error: The document is empty")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as fast_error:
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            raise InvalidArgument(f"JSON Parse error: {fast_error}") from None
+
+
+def dumps(payload: Any) -> bytes:
+    """Serialize numpy arrays without a detour through Python floats (float32 stays short)."""
+    try:
+        text = orjson.dumps(payload, option=_OPTIONS)
+    except TypeError:
+        return _dumps_slow(payload)
+    if b"null" in text and _has_non_finite(payload):
+        return _dumps_slow(payload)
+    return text
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind == "f" and not np.isfinite(value).all()
+    if isinstance(value, np.floating):
+        return not np.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_non_finite(v) for v in value)
+    return isinstance(value, float) and not np.isfinite(value)
+
+
+def _plain(value: Any) -> Any:
+    """numpy → Python, keeping float32's shortest decimal form (0.1, not 0.10000000149)."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        if value.dtype.kind == "f":
+            return value.astype(str).astype(np.float64).tolist()
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _dumps_slow(payload: Any) -> bytes:
+    """Standard library: writes NaN / Infinity bare, as TF Serving does."""
+    return json.dumps(_plain(payload), separators=(",", ":")).encode()

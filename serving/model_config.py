@@ -1,0 +1,76 @@
+"""The model_config_list text format, parsed with tensorflow-serving-api's own protobuf classes."""
+from __future__ import annotations
+
+import os
+
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from serving.settings import Settings
+
+
+class ConfigError(ValueError):
+    """The model config cannot be used; the message names the file and the problem."""
+
+
+def parse_model_config(text: str, origin: str = "<config>") -> model_server_config_pb2.ModelServerConfig:
+    """Parse and check a ModelServerConfig text proto (only model_config_list is supported)."""
+    config = model_server_config_pb2.ModelServerConfig()
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as exc:
+        raise ConfigError(f"Error parsing text-format tensorflow.serving.ModelServerConfig "
+                          f"in {origin}: {exc}") from None
+    if config.WhichOneof("config") == "custom_model_config":
+        raise ConfigError(f"{origin}: custom_model_config is not supported; use model_config_list")
+    seen: set[str] = set()
+    for model in config.model_config_list.config:
+        where = f"{origin}: model {model.name or '(unnamed)'!r}"
+        if not model.name:
+            raise ConfigError(f"{origin}: a config entry has no 'name'")
+        if model.name in seen:
+            raise ConfigError(f"{where}: duplicate name")
+        seen.add(model.name)
+        if not model.base_path:
+            raise ConfigError(f"{where}: 'base_path' is required")
+        if model.model_platform not in ("", "tensorflow"):
+            raise ConfigError(f"{where}: model_platform {model.model_platform!r} is not supported "
+                              f"(only 'tensorflow')")
+        policy = model.model_version_policy
+        if policy.WhichOneof("policy_choice") == "specific" and not policy.specific.versions:
+            raise ConfigError(f"{where}: model_version_policy.specific lists no versions")
+    return config
+
+
+def read_model_config(path: str) -> model_server_config_pb2.ModelServerConfig:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read model config file {path}: {exc.strerror}") from None
+    config = parse_model_config(text, origin=path)
+    base = os.path.dirname(os.path.abspath(path))
+    for model in config.model_config_list.config:
+        if "://" not in model.base_path and not os.path.isabs(model.base_path):
+            model.base_path = os.path.normpath(os.path.join(base, model.base_path))
+    return config
+
+
+def config_from_settings(settings: Settings) -> model_server_config_pb2.ModelServerConfig:
+    """The config to serve: the file, one --model_base_path, or every folder of models_dir."""
+    if settings.model_config_file:
+        return read_model_config(settings.model_config_file)
+    config = model_server_config_pb2.ModelServerConfig()
+    models = config.model_config_list.config
+    if settings.model_base_path:
+        entry = models.add(name=settings.model_name, model_platform="tensorflow")
+        entry.base_path = os.path.abspath(settings.model_base_path)
+        return config
+    root = os.path.abspath(settings.models_dir)
+    if not os.path.isdir(root):
+        raise ConfigError(f"models directory {root} does not exist; pass --model_base_path, "
+                          f"--model_config_file or --models_dir")
+    for name in sorted(os.listdir(root)):
+        if os.path.isdir(os.path.join(root, name)) and not name.startswith("."):
+            models.add(name=name, base_path=os.path.join(root, name), model_platform="tensorflow")
+    return config

@@ -1,0 +1,57 @@
+"""Shared fixtures: peer models in temporary base paths, an in-process app, a live server."""
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import ROOT, ServerProcess, copy_model, write_config
+
+# The peer models the REST tests serve together, by the name they are served under.
+PEER_SET = {
+    "half_plus_two": "saved_model_half_plus_two_cpu",
+    "half_plus_three": "saved_model_half_plus_three",
+    "two_versions": "saved_model_half_plus_two_2_versions",
+    "tf2": "saved_model_half_plus_two_tf2_cpu",
+    "counter": "saved_model_counter",
+    "matrix": "matrix_half_plus_two",
+    "gpu_pinned": "saved_model_half_plus_two_gpu",
+    "bad": "bad_half_plus_two",
+}
+
+
+@pytest.fixture(scope="session")
+def peer_config(tmp_path_factory):
+    """A model_config_list over copies of the peer models plus the shipped demo models."""
+    base = tmp_path_factory.mktemp("models")
+    models = {name: copy_model(source, base / name) for name, source in PEER_SET.items()}
+    models["model_a"] = ROOT / "models" / "model_a"
+    models["model_b"] = ROOT / "models" / "model_b"
+    path = write_config(base / "models.config", models)
+    text = path.read_text().replace(
+        'name: "two_versions"',
+        'name: "two_versions"\n    model_version_policy { all {} }\n'
+        '    version_labels { key: "stable" value: 123 }\n'
+        '    version_labels { key: "canary" value: 124 }')
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="session")
+def app(peer_config):
+    from app import create_app
+    application = create_app({"model_config_file": str(peer_config)})
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["serving"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def server(peer_config):
+    """The real thing: `python app.py --model_config_file=...` under gunicorn on loopback."""
+    process = ServerProcess(f"--model_config_file={peer_config}")
+    yield process
+    process.stop()

@@ -1,0 +1,55 @@
+"""Model wrappers: one class per kind of model, each owning its own tf.Graph and Session.
+
+`load_version(path, ...)` picks the class for a version directory:
+  * `wrapper.json` naming a registered code-defined wrapper (graph in Python + checkpoint);
+  * otherwise a SavedModel (`saved_model.pb` / `saved_model.pbtxt`).
+Only classes registered here can be named: a model directory never chooses arbitrary code.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from serving.errors import LoadError
+
+WRAPPER_FILE = "wrapper.json"
+
+
+def code_defined_wrappers() -> dict:
+    from wrappers.demo import ModelA, ModelB
+    return {cls.name: cls for cls in (ModelA, ModelB)}
+
+
+def load_version(path: str, options=None, tags: str = "serve"):
+    """Load one version directory with the right wrapper class; raises LoadError."""
+    import tensorflow as tf
+    try:
+        marker = os.path.join(path, WRAPPER_FILE)
+        if tf.io.gfile.exists(marker):
+            with tf.io.gfile.GFile(marker) as handle:
+                kind = json.load(handle).get("wrapper")
+            registry = code_defined_wrappers()
+            if kind not in registry:
+                raise LoadError(f"{marker}: unknown wrapper {kind!r}; known: {sorted(registry)}",
+                                "INVALID_ARGUMENT")
+            return registry[kind](path, options)
+        if not any(tf.io.gfile.exists(os.path.join(path, f))
+                   for f in ("saved_model.pb", "saved_model.pbtxt")):
+            raise LoadError(f"SavedModel file does not exist at: {path}/{{saved_model.pbtxt|"
+                            f"saved_model.pb}}", "NOT_FOUND")
+        from wrappers.saved_model import SavedModelWrapper
+        return SavedModelWrapper(path, options, tags)
+    except LoadError:
+        raise
+    except tf.errors.OpError as exc:
+        raise LoadError(exc.message, _code_name(exc)) from None
+    except Exception as exc:  # a corrupt file can raise anything from protobuf or TF
+        raise LoadError(f"{type(exc).__name__}: {exc}", "INVALID_ARGUMENT") from None
+
+
+def _code_name(exc) -> str:
+    from tensorflow.core.protobuf import error_codes_pb2
+    try:
+        return error_codes_pb2.Code.Name(exc.error_code)
+    except ValueError:
+        return "UNKNOWN"

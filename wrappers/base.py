@@ -1,0 +1,155 @@
+"""A loaded model version: its own tf.Graph and tf.compat.v1.Session, its signatures, and run()."""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Mapping
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
+
+from serving.errors import InvalidArgument
+
+v1 = tf.compat.v1
+
+INIT_OP_SIGNATURE = "__saved_model_init_op"
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionOptions:
+    """How each model's session uses the machine (see Settings.session_config_args)."""
+
+    intra_op: int = 1
+    inter_op: int = 1
+    gpu_memory_fraction: float = 0.0
+    gpu_allow_growth: bool = True
+    visible_gpus: str = ""
+
+    def to_proto(self) -> v1.ConfigProto:
+        config = v1.ConfigProto(intra_op_parallelism_threads=self.intra_op,
+                                inter_op_parallelism_threads=self.inter_op,
+                                allow_soft_placement=True)  # GPU-pinned graphs still load on CPU
+        config.gpu_options.allow_growth = self.gpu_allow_growth
+        if self.gpu_memory_fraction > 0:
+            config.gpu_options.per_process_gpu_memory_fraction = self.gpu_memory_fraction
+        if self.visible_gpus:
+            config.gpu_options.visible_device_list = self.visible_gpus
+        return config
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorSpec:
+    """One signature input or output: alias, graph tensor name, dtype name and static shape."""
+
+    alias: str
+    name: str
+    dtype: str                              # TF enum name, e.g. "DT_FLOAT"
+    shape: tuple[int, ...] | None           # None: unknown rank; -1: unknown dimension
+    np_dtype: np.dtype | None               # object for DT_STRING
+
+    @property
+    def batch_size(self) -> int | None:
+        """The fixed batch dimension (e.g. 1 for an input [1, 784]); None when it varies."""
+        if not self.shape or self.shape[0] < 0:
+            return None
+        return self.shape[0]
+
+
+def _tensor_spec(alias: str, info: meta_graph_pb2.TensorInfo) -> TensorSpec:
+    shape = None if info.tensor_shape.unknown_rank else tuple(d.size for d in info.tensor_shape.dim)
+    name = info.name or info.coo_sparse.values_tensor_name
+    dtype = tf.dtypes.as_dtype(info.dtype) if info.dtype else None
+    return TensorSpec(alias, name, types_pb2.DataType.Name(info.dtype), shape,
+                      np.dtype(dtype.as_numpy_dtype) if dtype is not None else None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Signature:
+    """A SignatureDef made easy to use; `proto` is kept for the metadata endpoint."""
+
+    key: str
+    method_name: str
+    inputs: Mapping[str, TensorSpec]
+    outputs: Mapping[str, TensorSpec]
+    proto: meta_graph_pb2.SignatureDef
+
+    @classmethod
+    def from_proto(cls, key: str, proto: meta_graph_pb2.SignatureDef) -> "Signature":
+        return cls(key, proto.method_name,
+                   {a: _tensor_spec(a, i) for a, i in sorted(proto.inputs.items())},
+                   {a: _tensor_spec(a, i) for a, i in sorted(proto.outputs.items())}, proto)
+
+    @property
+    def fixed_batch_size(self) -> int | None:
+        """A batch size every input insists on, if any (such signatures are never concatenated)."""
+        sizes = {spec.batch_size for spec in self.inputs.values()}
+        fixed = sizes - {None}
+        return min(fixed) if fixed else None
+
+
+class ModelWrapper:
+    """Owns one tf.Graph and one tf.compat.v1.Session for one model version.
+
+    Subclasses fill the graph in `_build()` and return their SignatureDefs. `run()` may be
+    called from many threads at once: TF sessions are thread-safe, and the per-signature
+    callables are created once under a lock.
+    """
+
+    def __init__(self, path: str, options: SessionOptions | None = None):
+        self.path = path
+        self.graph = tf.Graph()
+        self.session = v1.Session(graph=self.graph, config=(options or SessionOptions()).to_proto())
+        try:
+            with self.graph.as_default():
+                protos = self._build()
+            self.graph.finalize()  # nothing may add ops later: keeps run() lock-free
+        except Exception:
+            self.session.close()
+            raise
+        self.signatures = {key: Signature.from_proto(key, proto) for key, proto in protos.items()}
+        self._callables: dict[tuple[str, tuple[str, ...]], object] = {}
+        self._lock = threading.Lock()
+
+    def _build(self) -> dict[str, meta_graph_pb2.SignatureDef]:
+        raise NotImplementedError
+
+    def servable_signatures(self) -> dict[str, Signature]:
+        """Signatures a client can call (the TF2 init op is listed in metadata only)."""
+        return {k: s for k, s in self.signatures.items() if k != INIT_OP_SIGNATURE}
+
+    def run(self, signature_key: str, feeds: Mapping[str, np.ndarray],
+            outputs: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+        """Run one signature on numpy feeds keyed by input alias; returns outputs by alias."""
+        signature = self.signatures[signature_key]
+        out_aliases = tuple(outputs or signature.outputs)
+        call = self._callable(signature, out_aliases)
+        try:
+            values = call(*(feeds[alias] for alias in signature.inputs))
+        except (tf.errors.InvalidArgumentError, tf.errors.FailedPreconditionError,
+                tf.errors.OutOfRangeError) as exc:
+            raise InvalidArgument(exc.message) from None
+        return dict(zip(out_aliases, values))
+
+    def _callable(self, signature: Signature, out_aliases: tuple[str, ...]):
+        key = (signature.key, out_aliases)
+        call = self._callables.get(key)
+        if call is None:
+            with self._lock:
+                call = self._callables.get(key)
+                if call is None:
+                    # A callable runs in C++ without session.run's Python-side checks: like
+                    # TF Serving, a feed need not match the placeholder's static shape.
+                    options = config_pb2.CallableOptions(
+                        feed=[spec.name for spec in signature.inputs.values()],
+                        fetch=[signature.outputs[a].name for a in out_aliases])
+                    call = self.session._make_callable_from_options(options)
+                    self._callables[key] = call
+        return call
+
+    def close(self) -> None:
+        """Free the session and graph; the wrapper must not be used afterwards."""
+        with self._lock:
+            self._callables.clear()
+        self.session.close()
