@@ -24,24 +24,35 @@ GUNICORN_CONFIG = os.path.join(HERE, "deploy", "gunicorn.conf.py")
 
 def create_app(config: Settings | Mapping[str, Any] | None = None):
     """Build the Flask app and this process's serving core (models, sessions, threads)."""
+    settings = config if isinstance(config, Settings) else Settings.load(overrides=config)
+    from serving import gpu
+    gpu.configure_process(settings.visible_gpus, settings.gpu_allow_growth)  # before TF loads
+
     from flask import Flask
     from flask_cors import CORS
 
-    from api import errors, rest
+    from api import admin, errors, legacy, openapi, ops, rest, security, web
     from serving.core import ServingCore
 
-    settings = config if isinstance(config, Settings) else Settings.load(overrides=config)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.config["SETTINGS"] = settings
     core = ServingCore(settings)
     core.start()
     app.extensions["serving"] = core
+    from serving.poller import start_polling
+    app.extensions["versions"] = start_polling(core.manager, settings)  # thread: after fork
     errors.init_app(app)
+    ops.init_app(app, settings)
+    security.init_app(app, settings)  # limits, optional API token, headers, in-memory uploads
     app.register_blueprint(rest.bp)
+    app.register_blueprint(web.bp)     # the upload page at / and /v1/images/...
+    app.register_blueprint(legacy.bp)  # POST /get_my_predictions
+    app.register_blueprint(admin.bp, url_prefix="/v1/admin")
+    app.register_blueprint(openapi.bp)  # GET /openapi.json
     if settings.rest_api_enable_cors_support:
-        CORS(app, resources={r"/v1/*": {"origins": settings.cors_origins.split(",")}},
-             methods=["GET", "POST"], allow_headers=["Content-Type", "Authorization"])
+        CORS(app, resources={r"(?i)/v1/.*": {"origins": settings.cors_origins.split(",")}},
+             methods=["GET", "POST"], allow_headers=["Content-Type", "Authorization", "X-API-Key"])
     return app
 
 
@@ -68,10 +79,16 @@ def _gunicorn_application(settings: Settings):
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings.load(argv=sys.argv[1:] if argv is None else argv)
+    try:
+        settings = Settings.load(argv=sys.argv[1:] if argv is None else argv)
+    except ValueError as exc:  # a flag or environment variable with a value of the wrong type
+        print(f"Failed to start server. Error: {exc}", file=sys.stderr)
+        return 2
     from serving.model_config import ConfigError, config_from_settings
+    from serving.monitoring_config import metrics_path
     try:
         config_from_settings(settings)  # fail before forking: a bad config stops the start
+        metrics_path(settings.monitoring_config_file)
     except ConfigError as exc:
         print(f"Failed to start server. Error: {exc}", file=sys.stderr)
         return 2

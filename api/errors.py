@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException
 
 from serving import jsonio
 from serving.errors import ServingError
+from serving.limits import LimitExceeded
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ def error_response(message: str, status: int, headers=None) -> Response:
 
 
 def _serving_error(error: ServingError) -> Response:
+    if isinstance(error, LimitExceeded):  # a size limit: 413 (its code stays INVALID_ARGUMENT)
+        return error_response(error.message, 413)
     return error_response(error.message, HTTP_STATUS.get(error.code, 500))
 
 

@@ -6,21 +6,34 @@ One catch-all route per verb, matched against TF Serving's regular expressions o
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote
+import zlib
+from urllib.parse import unquote, urlsplit
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import BaseConverter
 
 from api import core
 from serving import inference, jsonio
 from serving.errors import InvalidArgument
+from serving.limits import DEFAULT as DEFAULT_LIMITS
 
 bp = Blueprint("rest", __name__)
 
 _POST = re.compile(r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:"
-                   r"(classify|regress|predict)", re.IGNORECASE)
+                   r"(classify|regress|predict)", re.IGNORECASE | re.ASCII)
 _GET = re.compile(r"/v1/models(?:/([^/:]+))?(?:/versions/(\d+)|/labels/([^/:]+))?"
-                  r"(?:/(metadata))?", re.IGNORECASE)
+                  r"(?:/(metadata))?", re.IGNORECASE | re.ASCII)
 _INT64_MAX = 2 ** 63 - 1
+
+
+class _V1(BaseConverter):
+    """The `/v1` prefix in any case: TF Serving matches its URLs case-insensitively."""
+
+    regex = "[vV]1"
+
+
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("v1", _V1))
 
 
 def _json(payload, status: int = 200, version: int | None = None) -> Response:
@@ -32,6 +45,8 @@ def _json(payload, status: int = 200, version: int | None = None) -> Response:
 
 def _raw_path() -> str:
     raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
+    if "://" in raw.split("?", 1)[0]:
+        raw = urlsplit(raw).path  # absolute-form request target (sent to proxies)
     return raw.split("?", 1)[0]
 
 
@@ -49,26 +64,44 @@ def _match(pattern: re.Pattern):
     return name, version, label, match.group(4)
 
 
-@bp.route("/v1/<path:_rest>", methods=["POST"])
-def post(_rest):
-    name, version, label, verb = _match(_POST)
+def _body() -> bytes:
+    """The request body, inflated when the client sent it gzip-compressed (as TF Serving does)."""
     body = request.get_data(cache=False)
-    serving = core()
+    if request.headers.get("Content-Encoding", "").strip().lower() != "gzip":
+        return body
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 100 * 1024 * 1024
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, limit + 1)  # never inflates past the limit (bombs)
+    except zlib.error as exc:
+        raise InvalidArgument(f"Failed to decompress gzip request body: {exc}") from None
+    if len(data) > limit:
+        raise RequestEntityTooLarge(f"Uncompressed request body exceeds {limit} bytes")
+    if not inflater.eof:
+        raise InvalidArgument("Failed to decompress gzip request body: it is truncated")
+    return data
+
+
+@bp.route("/<v1:_api>/<path:_rest>", methods=["POST"])
+def post(_api, _rest):
+    name, version, label, verb = _match(_POST)
+    manager, limits = core().manager, current_app.extensions.get("limits", DEFAULT_LIMITS)
     if verb.lower() == "predict":
-        servable, payload = inference.predict(serving.manager, name, version, label, body)
+        servable, payload = inference.predict(manager, name, version, label, _body(), limits)
     else:
-        servable, payload = inference.classify_or_regress(serving.manager, verb.lower(), name,
-                                                          version, label, body)
+        servable, payload = inference.classify_or_regress(manager, verb.lower(), name,
+                                                          version, label, _body(), limits)
     return _json(payload, version=servable.version)
 
 
-@bp.route("/v1/<path:_rest>", methods=["GET"])
-def get(_rest):
+@bp.route("/<v1:_api>/<path:_rest>", methods=["GET"])
+def get(_api, _rest):
     name, version, label, metadata = _match(_GET)
     manager = core().manager
     if name is None:
         if version is not None or label is not None or metadata:
             raise InvalidArgument("Missing model name in request.")
+        # Our addition: TF Serving answers 400 here; we list every model and its versions.
         return _json(inference.models_payload(manager))
     if metadata:
         return _json(inference.metadata_payload(manager, name, version, label))
@@ -76,7 +109,9 @@ def get(_rest):
     return _json(inference.status_payload(manager, name, version))
 
 
-@bp.route("/v1/models", methods=["GET"])
-def list_models():
-    """Our addition: TF Serving answers 400 here; we list every model and its versions."""
-    return _json(inference.models_payload(core().manager))
+@bp.after_request
+def _json_content_type(response: Response) -> Response:
+    """Every /v1 response is JSON, the empty CORS preflight answer included (as TF Serving's)."""
+    if request.method == "OPTIONS":
+        response.mimetype = "application/json"
+    return response

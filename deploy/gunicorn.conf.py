@@ -2,19 +2,85 @@
 
 Never set preload_app: the app (TensorFlow, sessions, batcher threads) must be built in
 each worker after the fork. Values come from the environment so containers can tune them.
+The hooks below run in the master (metrics directory, dead workers) or in a worker as it
+stops (unload models, drain batchers); deploy/README.md explains the choices.
 """
+import glob
 import os
+import shutil
+import tempfile
 
 bind = [f"{os.environ.get('REST_API_HOST', '0.0.0.0')}:{os.environ.get('REST_API_PORT', '8501')}"]
 worker_class = "gthread"
 workers = int(os.environ.get("WORKERS", "1"))
 threads = int(os.environ.get("THREADS", "16"))
+# Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections over
+# the workers; on one shared socket the first idle worker accepted every keep-alive
+# connection and the others sat idle (bench/README.md).
+reuse_port = True
 preload_app = False
-# Loading models happens before a worker's first heartbeat: leave room for slow loads.
-timeout = int(os.environ.get("WORKER_TIMEOUT", "180"))
-graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "30"))
+# A worker sends no heartbeat while create_app() loads its models, so this must exceed the
+# slowest full load, or the master kills and restarts the worker forever. A gthread worker's
+# loop beats every second while serving, so a long timeout costs nothing there.
+timeout = int(os.environ.get("WORKER_TIMEOUT", "300"))
+# After SIGTERM, in-flight requests get this long: above rest_api_timeout_in_ms (30 s).
+graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "40"))
+# nginx's upstream keepalive_timeout (deploy/nginx.conf, 4 s) stays below this, so nginx
+# never sends a request on a connection that gunicorn is closing.
 keepalive = 5
+# Heartbeat files on tmpfs: a disk-backed /tmp (container overlay) can stall them.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s model_version=%({x-model-version}o)s %(M)sms'
+# serving.* are WSGI environ keys that api/ops.py fills in for every request.
+access_log_format = ('%(h)s "%(r)s" %(s)s %(b)s model=%({serving.model}e)s '
+                     'version=%({serving.version}e)s verb=%({serving.verb}e)s '
+                     'latency=%(L)ss pid=%(p)s')
+
+_created_metrics_dir = []   # a temporary PROMETHEUS_MULTIPROC_DIR this master made
+
+
+def on_starting(server):
+    """Master, before any fork: give the workers one fresh directory for their metrics."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for stale in glob.glob(os.path.join(path, "*.db")):  # counters of an earlier run
+            os.remove(stale)
+    else:
+        path = tempfile.mkdtemp(prefix="model-server-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+        _created_metrics_dir.append(path)
+    server.log.info("Prometheus multiprocess directory: %s", path)
+
+
+def on_exit(server):
+    for path in _created_metrics_dir:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def child_exit(server, worker):
+    """Master: a worker died; its live gauges (queue lengths, model states) stop counting."""
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def _close_serving(worker):
+    """Unload the worker's models; each batcher answers what it holds before it stops."""
+    serving = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("serving")
+    if serving is None or getattr(worker, "serving_closed", False):
+        return
+    worker.serving_closed = True
+    serving.close()
+    worker.log.info("Worker %s: models unloaded, batchers drained", worker.pid)
+
+
+def worker_int(worker):
+    """Worker got SIGINT/SIGQUIT (quick shutdown): still drain what the batchers hold."""
+    _close_serving(worker)
+
+
+def worker_exit(server, worker):
+    """Worker is stopping: after SIGTERM, gthread has finished its in-flight requests."""
+    _close_serving(worker)

@@ -1,15 +1,14 @@
 """TF Serving's :classify and :regress bodies: JSON examples → serialized tf.Example, and back."""
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any, Mapping
 
 import numpy as np
 from tensorflow.core.example import example_pb2, feature_pb2
 
 from serving.errors import InvalidArgument
-from serving.tensors import is_b64
+from serving.limits import DEFAULT as DEFAULT_LIMITS, Limits
+from serving.tensors import b64_decode, is_b64, json_type
 
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
@@ -19,22 +18,20 @@ def _kind(value: Any, feature: str) -> str:
         return "int64"
     if isinstance(value, float):
         return "float"
-    if isinstance(value, str) or is_b64(value):
+    if isinstance(value, str) or (is_b64(value) and isinstance(value["b64"], str)):
         return "bytes"
-    name = {type(None): "Null", list: "Array", dict: "Object"}.get(type(value), "Unknown")
-    raise InvalidArgument(f"Feature: {feature} has element with unexpected JSON type: {name}")
+    raise InvalidArgument(f"Feature: {feature} has element with unexpected JSON type: "
+                          f"{json_type(value)}")
 
 
-def _bytes(value: Any) -> bytes:
+def _bytes(value: Any, limits: Limits) -> bytes:
     if isinstance(value, str):
         return value.encode("utf-8")
-    try:
-        return base64.b64decode(value["b64"], validate=True)
-    except (binascii.Error, ValueError, TypeError):
-        raise InvalidArgument(f"Unable to base64 decode: {str(value['b64'])[:64]}") from None
+    limits.check_b64(value["b64"])
+    return b64_decode(value["b64"])
 
 
-def _feature(name: str, value: Any) -> feature_pb2.Feature:
+def _feature(name: str, value: Any, limits: Limits) -> feature_pb2.Feature:
     values = value if isinstance(value, list) else [value]
     if not values:
         return feature_pb2.Feature()
@@ -46,23 +43,30 @@ def _feature(name: str, value: Any) -> feature_pb2.Feature:
     if kind == "int64":
         ints = [int(v) for v in values]
         if any(not _INT64[0] <= v <= _INT64[1] for v in ints):
-            raise InvalidArgument(f"Feature: {name} has an integer out of range. Only int64_t "
-                                  f"is supported.")
+            raise InvalidArgument(f"Feature: {name} has uint64 element. Only int64 is "
+                                  f"supported.")
         return feature_pb2.Feature(int64_list=feature_pb2.Int64List(value=ints))
     if kind == "float":
         return feature_pb2.Feature(float_list=feature_pb2.FloatList(value=values))
-    return feature_pb2.Feature(bytes_list=feature_pb2.BytesList(value=[_bytes(v) for v in values]))
+    return feature_pb2.Feature(bytes_list=feature_pb2.BytesList(
+        value=[_bytes(v, limits) for v in values]))
 
 
-def _example(features: Mapping[str, Any]) -> example_pb2.Example:
+def _example(features: Mapping[str, Any], limits: Limits) -> example_pb2.Example:
     example = example_pb2.Example()
     for name, value in features.items():
-        example.features.feature[name].CopyFrom(_feature(name, value))
+        example.features.feature[name].CopyFrom(_feature(name, value, limits))
     return example
 
 
-def decode_examples(body: Mapping, verb: str) -> np.ndarray:
+def decode_examples(body: Mapping, verb: str, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """The serialized tf.Examples of a classify/regress body (context merged into each)."""
+    context = body.get("context", {})
+    if not isinstance(context, dict):
+        raise InvalidArgument("'context' must be a JSON object")
+    # Like TF Serving: serialized context + serialized example, so the example's own value
+    # wins for a feature both define (the later map entry wins when TensorFlow parses it).
+    prefix = _example(context, limits).SerializeToString() if context else b""
     if "examples" not in body:
         raise InvalidArgument(f"When method is {verb}, key 'examples' is expected and was not "
                               f"found")
@@ -71,19 +75,12 @@ def decode_examples(body: Mapping, verb: str) -> np.ndarray:
         raise InvalidArgument("Expecting 'examples' value to be an list/array")
     if not examples:
         raise InvalidArgument("'examples' value is an empty array")
-    context = body.get("context", {})
-    if not isinstance(context, dict):
-        raise InvalidArgument("'context' must be a JSON object")
-    shared = _example(context) if context else None
+    limits.check_rows(len(examples), "examples")
     serialized = np.empty(len(examples), dtype=object)
     for index, item in enumerate(examples):
         if not isinstance(item, dict):
-            raise InvalidArgument(f"Example must be JSON object but got JSON "
-                                  f"{'Array' if isinstance(item, list) else type(item).__name__}")
-        example = _example(item)
-        if shared is not None:
-            example.MergeFrom(shared)
-        serialized[index] = example.SerializeToString()
+            raise InvalidArgument(f"Example must be JSON object but got JSON {json_type(item)}")
+        serialized[index] = prefix + _example(item, limits).SerializeToString()
     return serialized
 
 

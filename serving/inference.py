@@ -8,36 +8,40 @@ from __future__ import annotations
 from typing import Any
 
 from serving import examples, jsonio, tensors
-from serving.errors import InvalidArgument
+from serving.errors import InvalidArgument, NotFound
+from serving.limits import DEFAULT as DEFAULT_LIMITS, Limits
 
 
-def parse_body(body: bytes) -> dict:
-    document = jsonio.loads(body)
+def parse_body(body: bytes, limits: Limits = DEFAULT_LIMITS) -> dict:
+    document = jsonio.loads(body, limits)
     if not isinstance(document, dict):
-        raise InvalidArgument(f"JSON Value: {str(document)[:200]} Is not object")
+        raise InvalidArgument(f"JSON Value: {tensors.json_text(document)} Is not object")
     name = document.get("signature_name")
     if name is not None and not isinstance(name, str):
         raise InvalidArgument("'signature_name' key must be a string value.")
     return document
 
 
-def predict(manager, name: str, version: int | None, label: str | None, body: bytes):
+def predict(manager, name: str, version: int | None, label: str | None, body: bytes,
+            limits: Limits = DEFAULT_LIMITS):
     """Returns (servable, payload) so callers can name the version that answered."""
-    document = parse_body(body)
+    document = parse_body(body, limits)
     servable = manager.resolve(name, version, label)
     signature = servable.signature(document.get("signature_name"))
     if not signature.inputs:
         raise InvalidArgument(f"Failed to get input map for signature: "
                               f"{document.get('signature_name') or 'serving_default'}")
-    feeds, columnar = tensors.decode_predict(document, signature.inputs)
+    # numpy may read number lists whole unless a JSON boolean could hide among them.
+    fast = b"true" not in body and b"false" not in body
+    feeds, columnar = tensors.decode_predict(document, signature.inputs, fast, limits)
     outputs = servable.run(signature, feeds)
     return servable, tensors.encode_predict(outputs, columnar)
 
 
 def classify_or_regress(manager, verb: str, name: str, version: int | None,
-                        label: str | None, body: bytes):
-    document = parse_body(body)
-    serialized = examples.decode_examples(document, verb)
+                        label: str | None, body: bytes, limits: Limits = DEFAULT_LIMITS):
+    document = parse_body(body, limits)
+    serialized = examples.decode_examples(document, verb, limits)
     servable = manager.resolve(name, version, label)
     signature = servable.signature(document.get("signature_name"))
     input_alias = examples.signature_input(signature, verb)
@@ -83,7 +87,7 @@ def models_payload(manager) -> dict:
     for name in manager.model_names():
         try:
             versions = manager.status(name)
-        except Exception:  # a model with no version on disk yet
+        except NotFound:  # a model with no version on disk yet
             versions = []
         models.append({"name": name, "model_version_status": [
             {"version": str(s.version), "state": s.state,

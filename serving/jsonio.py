@@ -12,17 +12,30 @@ import numpy as np
 import orjson
 
 from serving.errors import InvalidArgument
+from serving.limits import DEFAULT as DEFAULT_LIMITS, Limits
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+_NON_FINITE = (b"NaN", b"Infinity")
 
 
-def loads(body: bytes) -> Any:
-    """Parse a request body; errors read like TF Serving's `JSON Parse error: ...`."""
+def loads(body: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """Parse a request body; errors read like TF Serving's `JSON Parse error: ...`.
+
+    orjson refuses nesting deeper than 1024; only a body that may hold NaN/Infinity or a
+    number beyond double's range gets a second, slower reading: a merely malformed body
+    never costs two full parses.
+    """
+    if isinstance(body, str):
+        body = body.encode("utf-8", "surrogatepass")
     if not body or not body.strip():
         raise InvalidArgument("JSON Parse error: The document is empty")
+    limits.check_body(body)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as fast_error:
+        # TF Serving reads 1e400 as inf; orjson refuses it ("number is infinity ...").
+        if "infinity" not in str(fast_error) and not any(t in body for t in _NON_FINITE):
+            raise InvalidArgument(f"JSON Parse error: {fast_error}") from None
         try:
             return json.loads(body)
         except (ValueError, RecursionError):

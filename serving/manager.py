@@ -12,47 +12,38 @@ import threading
 import time
 from typing import Callable
 
-from serving.errors import InvalidArgument, LoadError, NotFound
-from serving.source import aspired_versions, list_versions
+from serving import metrics
+from serving.errors import FailedPrecondition, LoadError, NotFound
+from serving.routing import Route
+from serving.source import fingerprint, list_versions, settled
+from serving.unloader import Unloader
+from serving.versions import (AVAILABLE, END, LOADING, START, UNLOADING, ModelState,
+                              VersionStatus)
 
+__all__ = ["ModelManager", "VersionStatus", "START", "LOADING", "AVAILABLE", "UNLOADING", "END"]
 log = logging.getLogger(__name__)
-
-START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
-
-
-@dataclasses.dataclass
-class VersionStatus:
-    version: int
-    path: str
-    state: str = START
-    error_code: str = "OK"
-    error_message: str = ""
-    servable: object | None = None
-    load_seconds: float | None = None
-
-
-@dataclasses.dataclass
-class _Model:
-    config: object                                   # ModelConfig proto
-    versions: dict[int, VersionStatus] = dataclasses.field(default_factory=dict)
 
 
 class ModelManager:
     """Loads the aspired versions of every configured model and hands out servables.
 
     `loader(name, version, path)` returns a Servable or raises LoadError. Reads (resolve,
-    status) take no lock: they see whole dicts that writers replace, never mutate in place.
+    status) take no lock (serving/versions.py). Loading holds only `_sync_lock`, so config,
+    label and route changes never wait for a load.
     """
 
-    def __init__(self, loader: Callable[[str, int, str], object]):
+    def __init__(self, loader: Callable[[str, int, str], object], unloader: Unloader | None = None):
         self._loader = loader
-        self._models: dict[str, _Model] = {}
-        self._write_lock = threading.RLock()
+        self._unloader = unloader or Unloader()
+        self._models: dict[str, ModelState] = {}
+        self._lock = threading.RLock()        # short: tables and state transitions
+        self._sync_lock = threading.Lock()    # one sync at a time, held while loading
+        self._on_close: list[Callable[[], None]] = []
 
-    # -- configuration and loading -------------------------------------------------------
+    # -- configuration ----------------------------------------------------------------------
     def configure(self, model_config_list) -> None:
         """Adopt a model_config_list: new models are added, removed ones unloaded."""
-        with self._write_lock:
+        with self._lock:
             models = dict(self._models)
             wanted = {c.name: c for c in model_config_list.config}
             for name in list(models):
@@ -60,103 +51,138 @@ class ModelManager:
                     self._unload_all(models.pop(name))
             for name, config in wanted.items():
                 if name in models:
-                    models[name] = dataclasses.replace(models[name], config=config)
+                    models[name].config = config
                 else:
-                    models[name] = _Model(config)
+                    models[name] = ModelState(config)
             self._models = models
 
-    def sync_all(self) -> None:
-        for name in list(self._models):
-            self.sync(name)
+    def set_route(self, name: str, route: Route | None) -> None:
+        model = self._models.get(name)
+        if model is not None:
+            model.route = route if route and route.versions() else None
 
-    def sync(self, name: str) -> None:
-        """Bring one model's loaded versions in line with its base path and policy."""
-        with self._write_lock:
+    def commit_labels(self, name: str) -> None:
+        """Put the configured labels in effect if each new or moved one names an AVAILABLE
+        version; otherwise keep the old ones and remember why (TF Serving's rule)."""
+        with self._lock:
             model = self._models.get(name)
             if model is None:
                 return
+            desired = dict(model.config.version_labels)
+            try:  # labels that did not change keep working even if their version went away
+                model.require_available({v for k, v in desired.items() if model.labels.get(k) != v})
+            except FailedPrecondition as exc:
+                if exc.message != model.label_error:
+                    log.error("labels of model %s not changed: %s", name, exc.message)
+                model.label_error = exc.message
+                return
+            model.labels, model.label_error = desired, ""
+
+    def on_close(self, hook: Callable[[], None]) -> None:
+        self._on_close.append(hook)
+
+    # -- loading and unloading ----------------------------------------------------------------
+    def sync_all(self) -> bool:
+        changed = False
+        for name in list(self._models):
+            changed = self.sync(name) or changed
+        return changed
+
+    def sync(self, name: str) -> bool:
+        """Bring one model's loaded versions in line with its base path, policy and routes."""
+        with self._sync_lock:
+            model = self._models.get(name)
+            if model is None:
+                return False
             try:
                 on_disk = list_versions(model.config.base_path)
             except FileNotFoundError as exc:
                 log.warning("%s: %s", name, exc)
-                return  # TF Serving: an unreadable base path changes nothing
-            aspired = aspired_versions(model.config.model_version_policy, on_disk)
-            for version in sorted(set(aspired) - set(model.versions), reverse=True):
-                self._load(model, name, version, on_disk[version])
-            for version, status in list(model.versions.items()):
-                if status.state == END and status.error_code != "OK" and version not in on_disk:
-                    self._set(model, version, None)  # a failed version that was deleted
-            if any(model.versions.get(v) and model.versions[v].state == AVAILABLE for v in aspired):
-                for version, status in list(model.versions.items()):
-                    if version not in aspired and status.state == AVAILABLE:
-                        self._unload(model, status)
+                return False  # TF Serving: an unreadable base path changes nothing
+            changed = False
+            for _ in range(2):  # the second pass loads a fallback for versions that just failed
+                wanted = model.wanted(on_disk)
+                for version in sorted(wanted, reverse=True):
+                    changed = self._maybe_load(name, model, version, on_disk[version]) or changed
+            with self._lock:
+                for version, status in model.versions.items():
+                    if status.failed and version not in on_disk:
+                        model.set_status(version, None)  # a failed version that was deleted
+                if not wanted or model.available() & wanted:  # load first, then unload
+                    for status in model.versions.values():
+                        if status.version not in wanted and status.state == AVAILABLE:
+                            self._unload(model, status)
+                            changed = True
+            model.scanned = True
+        self.commit_labels(name)
+        return changed
 
-    def _load(self, model: _Model, name: str, version: int, path: str) -> None:
-        status = VersionStatus(version, path, LOADING)
-        self._set(model, version, status)
+    def _maybe_load(self, name: str, model: ModelState, version: int, path: str) -> bool:
+        status = model.versions.get(version)
+        if status is not None and status.state in (LOADING, AVAILABLE):
+            return False
+        now = fingerprint(path)
+        if status is not None and status.failed and now == status.fingerprint:
+            return False  # TF Serving never retries; we retry once the directory changed
+        if model.scanned and not settled(now, model.unsettled.get(version)):
+            model.unsettled[version] = now  # maybe still being copied: look again next poll
+            return False
+        model.unsettled.pop(version, None)
+        self._load(name, model, version, path, now)
+        return True
+
+    def _load(self, name: str, model: ModelState, version: int, path: str, print_: tuple) -> None:
+        with self._lock:
+            model.set_status(version, VersionStatus(version, path, LOADING))
         started = time.monotonic()
         try:
             servable = self._loader(name, version, path)
         except LoadError as exc:
             log.error("model %s version %d failed to load: %s", name, version, exc.message)
-            self._set(model, version, dataclasses.replace(
-                status, state=END, error_code=exc.code, error_message=exc.message))
+            with self._lock:
+                model.set_status(version, VersionStatus(version, path, END, exc.code,
+                                                        exc.message, fingerprint=print_))
+            metrics.observe_load(name, str(version), time.monotonic() - started, END)
             return
         elapsed = time.monotonic() - started
+        with self._lock:
+            if self._models.get(name) is not model:  # removed from the config while loading
+                self._unloader.retire(servable)
+                return
+            model.set_status(version, VersionStatus(version, path, AVAILABLE, servable=servable,
+                                                    load_seconds=elapsed))
+        metrics.observe_load(name, str(version), elapsed, AVAILABLE)
         log.info("model %s version %d AVAILABLE (loaded in %.2fs)", name, version, elapsed)
-        self._set(model, version, dataclasses.replace(
-            status, state=AVAILABLE, servable=servable, load_seconds=elapsed))
 
-    def _unload(self, model: _Model, status: VersionStatus) -> None:
-        self._set(model, status.version, dataclasses.replace(status, state=UNLOADING))
-        servable = status.servable
-        self._set(model, status.version, dataclasses.replace(status, state=END, servable=None))
-        if servable is not None:
-            servable.close()
+    def _unload(self, model: ModelState, status: VersionStatus) -> None:
+        model.set_status(status.version, dataclasses.replace(status, state=UNLOADING))
+        model.set_status(status.version, dataclasses.replace(status, state=END, servable=None))
+        log.info("model %s version %d unloaded", model.config.name, status.version)
+        self._unloader.retire(status.servable)  # closed once no request holds it
 
-    def _unload_all(self, model: _Model) -> None:
+    def _unload_all(self, model: ModelState) -> None:
         for status in list(model.versions.values()):
             if status.servable is not None:
                 self._unload(model, status)
 
-    @staticmethod
-    def _set(model: _Model, version: int, status: VersionStatus | None) -> None:
-        versions = dict(model.versions)
-        if status is None:
-            versions.pop(version, None)
-        else:
-            versions[version] = status
-        model.versions = versions  # replaced whole: readers never see a half-updated dict
-
     def close(self) -> None:
-        with self._write_lock:
+        for hook in self._on_close:
+            hook()
+        with self._lock:
             for model in self._models.values():
                 self._unload_all(model)
+        self._unloader.close_all()
 
     # -- reads ------------------------------------------------------------------------------
     def model_names(self) -> list[str]:
         return sorted(self._models)
 
     def resolve(self, name: str, version: int | None = None, label: str | None = None):
-        """The servable for a request: a version, a label, or the newest AVAILABLE one."""
+        """The servable for a request: a version, a label, a route, or the newest AVAILABLE."""
         model = self._models.get(name)
         if model is None:
             raise NotFound(f"Servable not found for request: Latest({name})")
-        if label is not None:
-            labels = dict(model.config.version_labels)
-            if label not in labels:
-                raise InvalidArgument(f"Unrecognized servable version label: {label}")
-            version = labels[label]
-        versions = model.versions
-        if version is not None:
-            status = versions.get(version)
-            if status is None or status.state != AVAILABLE:
-                raise NotFound(f"Servable not found for request: Specific({name}, {version})")
-            return status.servable
-        for number in sorted(versions, reverse=True):
-            if versions[number].state == AVAILABLE:
-                return versions[number].servable
-        raise NotFound(f"Servable not found for request: Latest({name})")
+        return model.servable(version, label)
 
     def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
         """Every tracked version of a model, newest first (TF Serving's GetModelStatus)."""
@@ -170,7 +196,24 @@ class ModelManager:
         return [model.versions[v] for v in sorted(model.versions, reverse=True)]
 
     def config(self, name: str):
+        return self._model(name).config
+
+    def labels(self, name: str) -> tuple[dict[str, int], str]:
+        """(labels in effect, why the configured ones were refused or "")."""
+        model = self._model(name)
+        return dict(model.labels), model.label_error
+
+    def route(self, name: str) -> Route | None:
+        return self._model(name).route
+
+    def available(self, name: str) -> set[int]:
+        return self._model(name).available()
+
+    def require_available(self, name: str, versions: set[int]) -> None:
+        self._model(name).require_available(versions)
+
+    def _model(self, name: str) -> ModelState:
         model = self._models.get(name)
         if model is None:
             raise NotFound(f"Could not find model {name}")
-        return model.config
+        return model

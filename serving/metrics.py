@@ -1,27 +1,124 @@
-"""Metrics hooks the core calls; the Prometheus exporter behind them lives in this module.
+"""Metrics hooks the core calls, exported in Prometheus' text format.
 
 The contract (names and arguments) is what the rest of the core relies on:
   observe_request(model, version, verb, status, seconds)   one REST call, any outcome
   observe_batch(model, version, signature, size, queue_wait_seconds, run_seconds)
   set_queue_length(model, version, signature, length)
-  observe_load(model, version, seconds, state)
-Until the exporter is wired in these do nothing, so callers never check for it.
+  observe_load(model, version, seconds, state)             a load attempt ended in `state`
+  set_model_state(model, version, state)                   any other state change (None: gone)
+  worker_up()                                              this process has built its app
+prometheus_client is imported on first use, never at import time: it picks single- or
+multi-process storage when imported, and gunicorn's master sets PROMETHEUS_MULTIPROC_DIR
+(deploy/gunicorn.conf.py) before it forks the workers that record.
 """
 from __future__ import annotations
 
+import os
+import threading
+from types import SimpleNamespace
+
+_LATENCY_BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)
+_LOAD_BUCKETS = (.1, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+_lock = threading.Lock()
+_metrics: SimpleNamespace | None = None
+_states: dict[tuple[str, str], str] = {}       # this process's view, for the state gauge
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def _build() -> SimpleNamespace:
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+    registry = CollectorRegistry(auto_describe=True)
+    request = ("model", "version", "verb", "status")
+    batch = ("model", "version", "signature")
+    return SimpleNamespace(
+        registry=registry,
+        requests=Counter("serving_requests", "REST requests answered, by model, version "
+                         "that answered, verb and HTTP status", request, registry=registry),
+        latency=Histogram("serving_request_latency_seconds", "Time from request to response",
+                          request, buckets=_LATENCY_BUCKETS, registry=registry),
+        batch_size=Histogram("serving_batch_size", "Rows in each batch run by a batcher",
+                             batch, buckets=_BATCH_BUCKETS, registry=registry),
+        queue_wait=Histogram("serving_batch_queue_wait_seconds", "How long the oldest request "
+                             "of a batch waited in the queue", batch, buckets=_LATENCY_BUCKETS,
+                             registry=registry),
+        run=Histogram("serving_batch_run_seconds", "Time to run one batch through the model",
+                      batch, buckets=_LATENCY_BUCKETS, registry=registry),
+        queue_length=Gauge("serving_batch_queue_length", "Requests waiting in batch queues, "
+                           "summed over workers", batch, multiprocess_mode="livesum",
+                           registry=registry),
+        load=Histogram("serving_model_load_seconds", "Time to load a model version, by the "
+                       "state the load ended in", ("model", "version", "state"),
+                       buckets=_LOAD_BUCKETS, registry=registry),
+        workers=Gauge("serving_workers", "Worker processes serving, their models loaded",
+                      multiprocess_mode="livesum", registry=registry),
+        state=Gauge("serving_model_version_state", "Worker processes holding this model "
+                    "version in this state (AVAILABLE, END, ...)", ("model", "version", "state"),
+                    multiprocess_mode="livesum", registry=registry),
+    )
+
+
+def _m() -> SimpleNamespace:
+    global _metrics
+    if _metrics is None:
+        with _lock:
+            if _metrics is None:
+                _metrics = _build()
+    return _metrics
+
 
 def observe_request(model: str, version: str, verb: str, status: int, seconds: float) -> None:
-    return None
+    m = _m()
+    labels = (model, version, verb, str(status))
+    m.requests.labels(*labels).inc()
+    m.latency.labels(*labels).observe(seconds)
 
 
 def observe_batch(model: str, version: str, signature: str, size: int,
                   queue_wait_seconds: float, run_seconds: float) -> None:
-    return None
+    m = _m()
+    m.batch_size.labels(model, version, signature).observe(size)
+    m.queue_wait.labels(model, version, signature).observe(queue_wait_seconds)
+    m.run.labels(model, version, signature).observe(run_seconds)
 
 
 def set_queue_length(model: str, version: str, signature: str, length: int) -> None:
-    return None
+    _m().queue_length.labels(model, version, signature).set(length)
 
 
 def observe_load(model: str, version: str, seconds: float, state: str) -> None:
-    return None
+    _m().load.labels(model, str(version), state).observe(seconds)
+    set_model_state(model, version, state)
+
+
+def set_model_state(model: str, version: str, state: str | None) -> None:
+    """Move this process's count for a version from its previous state to `state`."""
+    m, key = _m(), (model, str(version))
+    with _lock:
+        previous = _states.pop(key, None)
+        if previous is not None:
+            m.state.labels(*key, previous).set(0)
+        if state is not None:
+            _states[key] = state
+            m.state.labels(*key, state).set(1)
+
+
+def worker_up() -> None:
+    """Counted until the process exits (gunicorn's child_exit hook drops a dead worker)."""
+    _m().workers.set(1)
+
+
+def exposition() -> tuple[bytes, str]:
+    """(body, content type) of every metric, summed over all gunicorn workers when forked."""
+    from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
+    registry = _m().registry
+    if multiprocess_dir():
+        from prometheus_client.multiprocess import MultiProcessCollector
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    return generate_latest(registry), CONTENT_TYPE_PLAIN_0_0_4

@@ -74,3 +74,28 @@ def config_from_settings(settings: Settings) -> model_server_config_pb2.ModelSer
         if os.path.isdir(os.path.join(root, name)) and not name.startswith("."):
             models.add(name=name, base_path=os.path.join(root, name), model_platform="tensorflow")
     return config
+
+
+def write_model_config(path: str, config: model_server_config_pb2.ModelServerConfig) -> None:
+    """Replace the config file atomically. Comments of a hand-written file are not kept."""
+    atomic_write(path, text_format.MessageToString(config))
+
+
+def atomic_write(path: str, text: str) -> None:
+    """Write a temporary file beside `path`, then rename it over: readers (other workers
+    polling) see the old file or the new one, never half of one. Keeps the file's mode."""
+    import tempfile
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise

@@ -27,7 +27,7 @@ prefer_tflite_model num_tflite_pools num_tflite_interpreters_per_pool
 enable_signature_method_name_check xla_cpu_compilation_enabled enable_profiler
 remove_unused_fields_from_bundle_metagraph use_tflite_model flush_filesystem_caches
 mixed_precision skip_initialize_tpu enable_per_model_batching_parameters
-allow_version_labels_for_unavailable_models monitoring_config_file version
+allow_version_labels_for_unavailable_models version
 """.split())
 
 
@@ -60,9 +60,24 @@ class Settings:
     # Versions and polling
     file_system_poll_wait_seconds: float = 2.0
     model_config_file_poll_wait_seconds: float = 0.0
+    admin_token: str = ""             # bearer token for /v1/admin/ (ADMIN_TOKEN); empty: off
+    routing_state_file: str = ""      # pins and splits; default: serving/routing_store.py
     # Batching
     enable_batching: bool = False
     batching_parameters_file: str = ""
+    # Deployment and monitoring (deploy/README.md)
+    monitoring_config_file: str = ""      # TF Serving's MonitoringConfig; none: metrics on
+    trusted_proxies: int = 0              # X-Forwarded-* hops to trust (ProxyFix); 1 behind nginx
+    # Web page (upload page and image endpoints)
+    max_image_bytes: int = 10 * 1024 * 1024     # larger uploads get 413 (page and API)
+    max_image_pixels: int = 40_000_000          # checked from the header, before decoding
+    # Limits (hostile input; serving/limits.py, README "Hardening"): past one, a 4xx
+    max_json_depth: int = 32                # nesting of a tensor value (numpy stops at 64)
+    max_json_elements: int = 16_000_000     # JSON values in a body, counted before parsing
+    max_tensor_elements: int = 10_000_000   # elements of all input tensors of a request
+    max_instances: int = 100_000            # rows (instances, examples) in one request
+    max_b64_bytes: int = 16 * 1024 * 1024   # decoded size of one {"b64": ...} value
+    api_token: str = ""         # prediction API bearer/X-API-Key token(s), comma-separated; off
     # Development
     debug: bool = False
 
@@ -95,7 +110,9 @@ class Settings:
             "inter_op": self.tensorflow_inter_op_parallelism,
             "gpu_memory_fraction": self.per_process_gpu_memory_fraction,
             "gpu_allow_growth": self.gpu_allow_growth,
-            "visible_gpus": self.visible_gpus,
+            # Applied as CUDA_VISIBLE_DEVICES before TF loads (serving/gpu.py); TF then
+            # numbers the visible GPUs from 0, so sessions must not restrict them again.
+            "visible_gpus": "",
         }
 
 
@@ -125,7 +142,9 @@ def _coerce(name: str, value: Any) -> Any:
 
 def parse_flags(argv: list[str]) -> dict[str, Any]:
     """Parse tensorflow_model_server-style flags (`--name=value`, `--flag`, `--noflag`)."""
-    parser = argparse.ArgumentParser(prog="app.py", description="TensorFlow model server on Flask")
+    # allow_abbrev=False: a shortened or misspelled flag is refused, never taken for another.
+    parser = argparse.ArgumentParser(prog="app.py", description="TensorFlow model server on Flask",
+                                     allow_abbrev=False)
     for field in dataclasses.fields(Settings):
         if field.type == "bool":
             parser.add_argument(f"--{field.name}", nargs="?", const="true", default=None)

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import math
 from typing import Any, Mapping
 
 import numpy as np
 
 from serving.errors import InvalidArgument, Unimplemented
+from serving.limits import DEFAULT as DEFAULT_LIMITS, LimitExceeded, Limits
 
-_JSON_TYPE = {dict: "Object", list: "Array", str: "String", bool: "Bool", int: "Int",
-              float: "Double", type(None): "Null"}
+_JSON_TYPE = {dict: "Object", list: "Array", str: "String", int: "Number", float: "Number",
+              type(None): "Null"}
 _UNSUPPORTED = {"DT_COMPLEX64", "DT_COMPLEX128", "DT_BFLOAT16", "DT_RESOURCE", "DT_VARIANT",
                 "DT_QINT8", "DT_QUINT8", "DT_QINT32", "DT_QINT16", "DT_QUINT16"}
 
@@ -24,13 +27,78 @@ def is_b64(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and "b64" in value
 
 
+def json_type(value: Any) -> str:
+    """The JSON type name TF Serving's messages use (True/False are types of their own)."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return _JSON_TYPE.get(type(value), "Unknown")
+
+
+class _Raw(str):
+    """Punctuation of the JSON being written (as opposed to a string value)."""
+
+
+def json_text(value: Any, limit: int = 200) -> str:
+    """A JSON value as the error messages show it: compact JSON, cut after `limit` chars.
+
+    Written token by token, without recursion, and stopped once past `limit`: a message
+    about a 16-million-element or 1000-deep value costs no more than one about `[1]`.
+    """
+    parts, size, pending = [], 0, [iter((value,))]
+    while pending and size <= limit:
+        item = next(pending[-1], _END)
+        if item is _END:
+            pending.pop()
+            continue
+        if isinstance(item, _Raw):
+            text = item
+        elif isinstance(item, list):
+            pending.append(_list_tokens(item))
+            continue
+        elif isinstance(item, dict):
+            pending.append(_dict_tokens(item))
+            continue
+        else:
+            text = _scalar_text(item[:limit + 1] if isinstance(item, str) else item)
+        parts.append(text)
+        size += len(text)
+    text = "".join(parts)
+    return text if len(text) <= limit and not pending else text[:limit] + "..."
+
+
+_END = object()
+
+
+def _list_tokens(items: list):
+    yield _Raw("[")
+    for index, item in enumerate(items):
+        if index:
+            yield _Raw(",")
+        yield item
+    yield _Raw("]")
+
+
+def _dict_tokens(items: dict):
+    yield _Raw("{")
+    for index, (key, item) in enumerate(items.items()):
+        yield _Raw(("," if index else "") + _scalar_text(str(key)) + ":")
+        yield item
+    yield _Raw("}")
+
+
+def _scalar_text(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def _type_name(spec) -> str:
     return spec.dtype[3:].lower()
 
 
 def _wrong_type(value: Any, spec) -> InvalidArgument:
-    shown = value if not isinstance(value, str) else f'"{value}"'
-    return InvalidArgument(f"JSON Value: {shown} Type: {_JSON_TYPE.get(type(value), 'Unknown')} "
+    return InvalidArgument(f"JSON Value: {json_text(value)} Type: {json_type(value)} "
                            f"is not of expected type: {_type_name(spec)}")
 
 
@@ -52,8 +120,8 @@ def _check_dense(value: Any, shape: tuple[int, ...], level: int = 0) -> None:
                                   f"level: {len(shape)}")
         return
     if not isinstance(value, list):
-        raise InvalidArgument(f"JSON Value: {value} found at incorrect level: {level + 1} "
-                              f"in the JSON DOM. Expected at level: {len(shape)}")
+        raise InvalidArgument(f"JSON Value: {json_text(value)} found at incorrect level: "
+                              f"{level + 1} in the JSON DOM. Expected at level: {len(shape)}")
     if len(value) != shape[level]:
         raise InvalidArgument(f"Encountered list at unexpected size: {len(value)} at level: "
                               f"{level} expected size: {shape[level]}")
@@ -69,14 +137,23 @@ def _leaves(value: Any):
         yield value
 
 
-def _string_leaf(value: Any, spec) -> bytes:
+def b64_decode(text: str) -> bytes:
+    """Standard-alphabet base64; like TF Serving (absl) the `=` padding may be left out."""
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidArgument(f"Unable to base64 decode: {json_text(text, 64)}") from None
+
+
+def _string_leaf(value: Any, spec, limits: Limits = DEFAULT_LIMITS) -> bytes:
     if isinstance(value, str):
         return value.encode("utf-8")
-    if is_b64(value) and isinstance(value["b64"], str):
-        try:
-            return base64.b64decode(value["b64"], validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidArgument(f"Unable to base64 decode: {value['b64'][:64]}") from None
+    if isinstance(value, dict):
+        if is_b64(value) and isinstance(value["b64"], str):
+            limits.check_b64(value["b64"])
+            return b64_decode(value["b64"])
+        raise InvalidArgument(f"JSON Value: {json_text(value)} not formatted correctly for "
+                              f"base64 data")
     raise _wrong_type(value, spec)
 
 
@@ -88,7 +165,10 @@ def _numeric_leaf(value: Any, spec) -> Any:
     elif isinstance(value, bool) or not isinstance(value, (int, float)):
         pass
     elif kind == "f":
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond float range: ±inf, as TF Serving reads it
+            return math.inf if value > 0 else -math.inf
     elif isinstance(value, int):
         info = np.iinfo(spec.np_dtype)
         if info.min <= value <= info.max:
@@ -96,21 +176,29 @@ def _numeric_leaf(value: Any, spec) -> Any:
     raise _wrong_type(value, spec)
 
 
-def to_array(value: Any, spec) -> np.ndarray:
-    """One JSON value (scalar, nested lists, b64 object) → an array of the signature's dtype."""
+def to_array(value: Any, spec, fast: bool = False,
+             limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
+    """One JSON value (scalar, nested lists, b64 object) → an array of the signature's dtype.
+
+    `fast=True` lets numpy read number lists whole, which would silently turn a `true` among
+    numbers into 1: only callers that know the body holds no JSON boolean may pass it.
+    """
     if spec.dtype in _UNSUPPORTED or spec.np_dtype is None:
-        raise Unimplemented(f"Conversion of JSON Value: {str(value)[:64]} to type: "
+        raise Unimplemented(f"Conversion of JSON Value: {json_text(value, 64)} to type: "
                             f"{_type_name(spec)}")
     if spec.dtype == "DT_STRING":
-        return _slow_array(value, spec, _string_leaf)
-    if not is_b64(value):
+        return _slow_array(value, spec, lambda leaf, _: _string_leaf(leaf, spec, limits), limits)
+    if (fast or spec.np_dtype.kind == "b") and not is_b64(value):
         try:
-            fast = np.asarray(value)
+            whole = np.asarray(value)
         except (ValueError, OverflowError):
-            fast = None
-        if fast is not None and _fits(fast, spec.np_dtype):
-            return fast.astype(spec.np_dtype, copy=False)
-    return _slow_array(value, spec, _numeric_leaf)
+            whole = None
+        if whole is not None and _fits(whole, spec.np_dtype):
+            if whole.ndim > limits.max_json_depth:
+                limits.check_rank(whole.ndim)
+            with np.errstate(over="ignore"):  # beyond float32's range is ±inf, as in TF Serving
+                return whole.astype(spec.np_dtype, copy=False)
+    return _slow_array(value, spec, _numeric_leaf, limits)
 
 
 def _fits(array: np.ndarray, dtype: np.dtype) -> bool:
@@ -128,21 +216,30 @@ def _fits(array: np.ndarray, dtype: np.dtype) -> bool:
     return info.min <= array.min() and array.max() <= info.max
 
 
-def _slow_array(value: Any, spec, convert) -> np.ndarray:
+def _slow_array(value: Any, spec, convert, limits: Limits) -> np.ndarray:
     shape = shape_of(value)
+    limits.check_rank(len(shape))  # also bounds _check_dense's recursion
     _check_dense(value, shape)
     leaves = [convert(leaf, spec) for leaf in _leaves(value)]
     if spec.dtype == "DT_STRING":
         array = np.empty(len(leaves), dtype=object)
         array[:] = leaves
         return array.reshape(shape)
-    return np.array(leaves, dtype=spec.np_dtype).reshape(shape)
+    with np.errstate(over="ignore"):
+        return np.array(leaves, dtype=spec.np_dtype).reshape(shape)
 
 
-def _stack_row(items: list, spec, key: str | None) -> np.ndarray:
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "[" + ",".join(map(str, shape)) + "]"
+
+
+def _stack_row(items: list, spec, key: str | None, fast: bool,
+               limits: Limits) -> np.ndarray:
     """Row format: stack per-instance values; every instance must have the first one's shape."""
     try:
-        array = to_array(items, spec)
+        array = to_array(items, spec, fast, limits)
+    except LimitExceeded:
+        raise
     except InvalidArgument:
         array = None
     if array is not None and array.shape[:1] == (len(items),):
@@ -152,23 +249,25 @@ def _stack_row(items: list, spec, key: str | None) -> np.ndarray:
         where = f"Failed to process element: {index}{f' [key: {key}]' if key else ''} of " \
                 f"'instances' list. Error: INVALID_ARGUMENT: "
         try:
-            item_array = to_array(item, spec)
+            item_array = to_array(item, spec, fast, limits)
         except InvalidArgument as exc:
             raise InvalidArgument(where + exc.message) from None
         if item_array.shape != first:
             if item_array.size != int(np.prod(first)):
                 raise InvalidArgument(where + f"Expecting tensor size: {int(np.prod(first))} "
                                       f"but got: {item_array.size}")
-            raise InvalidArgument(where + f"Expecting shape {list(first)} but got: "
-                                  f"{list(item_array.shape)}".replace(" ", ""))
+            raise InvalidArgument(where + f"Expecting shape {_shape_text(first)} but got: "
+                                  f"{_shape_text(item_array.shape)}")
     raise InvalidArgument("Failed to process 'instances' list")
 
 
-def decode_instances(instances: Any, inputs: Mapping) -> dict[str, np.ndarray]:
+def decode_instances(instances: Any, inputs: Mapping, fast: bool = False,
+                     limits: Limits = DEFAULT_LIMITS) -> dict[str, np.ndarray]:
     if not isinstance(instances, list):
         raise InvalidArgument("Expecting 'instances' to be an list/array")
     if not instances:
         raise InvalidArgument("No values in 'instances' array")
+    limits.check_rows(len(instances))
     names = list(inputs)
     objects = [isinstance(i, dict) and not is_b64(i) for i in instances]
     if len(names) == 1 and not objects[0]:
@@ -176,7 +275,7 @@ def decode_instances(instances: Any, inputs: Mapping) -> dict[str, np.ndarray]:
             if is_object:
                 raise InvalidArgument(f"Expecting value/list but got object at item {index} "
                                       f"of input list")
-        return {names[0]: _stack_row(instances, inputs[names[0]], None)}
+        return {names[0]: _stack_row(instances, inputs[names[0]], None, fast, limits)}
     if not objects[0]:
         raise InvalidArgument("instances is a plain list, but expecting list of objects as "
                               "multiple input tensors required as per tensorinfo_map")
@@ -186,17 +285,20 @@ def decode_instances(instances: Any, inputs: Mapping) -> dict[str, np.ndarray]:
             raise InvalidArgument(f"Expecting object but got list at item {index} of input list")
         if set(item) != expected:
             raise InvalidArgument(f"Failed to process element: {index} of 'instances' list. "
-                                  f"JSON object: {_short(item)} keys must be equal to: "
+                                  f"JSON object: {json_text(item)} keys must be equal to: "
                                   f"{','.join(sorted(expected))}")
-    return {name: _stack_row([item[name] for item in instances], inputs[name], name)
-            for name in names}
+    return {name: _stack_row([item[name] for item in instances], inputs[name], name, fast,
+                             limits) for name in names}
 
 
-def decode_inputs(columns: Any, inputs: Mapping) -> dict[str, np.ndarray]:
+def decode_inputs(columns: Any, inputs: Mapping, fast: bool = False,
+                  limits: Limits = DEFAULT_LIMITS) -> dict[str, np.ndarray]:
     names = list(inputs)
     named = isinstance(columns, dict) and not is_b64(columns)
     if len(names) == 1 and not named:
-        return {names[0]: to_array(columns, inputs[names[0]])}
+        feeds = {names[0]: to_array(columns, inputs[names[0]], fast, limits)}
+        _check_columns(feeds, limits)
+        return feeds
     if not named:
         raise InvalidArgument("inputs is a plain value/list, but expecting an object as "
                               "multiple input tensors required as per tensorinfo_map")
@@ -204,12 +306,23 @@ def decode_inputs(columns: Any, inputs: Mapping) -> dict[str, np.ndarray]:
     for name in names:
         if name not in columns:
             raise InvalidArgument(f"Missing named input: {name} in 'inputs' object.")
-        feeds[name] = to_array(columns[name], inputs[name])
+        feeds[name] = to_array(columns[name], inputs[name], fast, limits)
+    _check_columns(feeds, limits)
     return feeds
 
 
-def decode_predict(body: Mapping, inputs: Mapping) -> tuple[dict[str, np.ndarray], bool]:
-    """The request's feeds by input alias, and whether it used the columnar format."""
+def _check_columns(feeds: Mapping[str, np.ndarray], limits: Limits) -> None:
+    for array in feeds.values():
+        if array.ndim:
+            limits.check_rows(array.shape[0])
+
+
+def decode_predict(body: Mapping, inputs: Mapping, fast: bool = False,
+                   limits: Limits = DEFAULT_LIMITS) -> tuple[dict[str, np.ndarray], bool]:
+    """The request's feeds by input alias, and whether it used the columnar format.
+
+    `fast`: the body holds no JSON booleans, so numpy may read number lists whole.
+    """
     has_instances, has_inputs = "instances" in body, "inputs" in body
     if has_instances and has_inputs:
         raise InvalidArgument("Not formatted correctly expecting only one of 'inputs' or "
@@ -217,17 +330,27 @@ def decode_predict(body: Mapping, inputs: Mapping) -> tuple[dict[str, np.ndarray
     if not (has_instances or has_inputs):
         raise InvalidArgument("Missing 'inputs' or 'instances' key")
     if has_inputs:
-        return decode_inputs(body["inputs"], inputs), True
-    return decode_instances(body["instances"], inputs), False
+        feeds, columnar = decode_inputs(body["inputs"], inputs, fast, limits), True
+    else:
+        feeds, columnar = decode_instances(body["instances"], inputs, fast, limits), False
+    limits.check_feeds(feeds)
+    return feeds, columnar
 
 
 def _output_value(alias: str, array: np.ndarray) -> Any:
     """Strings become text, or {"b64": ...} when the alias ends in `_bytes` (TF Serving's rule)."""
     if array.dtype != object and array.dtype.kind not in "SU":
+        if array.dtype.kind not in "biuf":
+            raise InvalidArgument(f"Failed to write JSON value for tensor type: {array.dtype}")
         return array
     if alias.endswith("_bytes"):
-        return _map_strings(array, lambda b: {"b64": base64.b64encode(b).decode("ascii")})
-    return _map_strings(array, lambda b: b.decode("utf-8", "replace") if isinstance(b, bytes) else b)
+        return _map_strings(array, lambda b: {"b64": base64.b64encode(_as_bytes(b)).decode()})
+    return _map_strings(array, lambda b: b.decode("utf-8", "replace")
+                        if isinstance(b, bytes) else b)
+
+
+def _as_bytes(value: Any) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
 def _map_strings(array: np.ndarray, convert) -> Any:
@@ -249,7 +372,7 @@ def encode_predict(outputs: Mapping[str, np.ndarray], columnar: bool) -> dict:
     batch = None
     for alias, array in outputs.items():
         if array.ndim == 0:
-            raise InvalidArgument(f"Tensor name: {alias} has no shape information ")
+            raise InvalidArgument(f"Tensor name: {alias} has no shape information")
         if batch is None:
             batch = array.shape[0]
         elif array.shape[0] != batch:
@@ -261,8 +384,3 @@ def encode_predict(outputs: Mapping[str, np.ndarray], columnar: bool) -> dict:
     columns = {alias: _output_value(alias, a) for alias, a in outputs.items()}
     return {"predictions": [{alias: column[i] for alias, column in columns.items()}
                             for i in range(batch or 0)]}
-
-
-def _short(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 200 else text[:200] + "..."

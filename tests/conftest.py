@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.hardening_server import guarded_flags
 from tests.helpers import ROOT, ServerProcess, copy_model, write_config
 
 # The peer models the REST tests serve together, by the name they are served under.
@@ -53,5 +54,13 @@ def client(app):
 def server(peer_config):
     """The real thing: `python app.py --model_config_file=...` under gunicorn on loopback."""
     process = ServerProcess(f"--model_config_file={peer_config}")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def guarded_server(tmp_path_factory):
+    """A live server with low limits and both tokens on (tests/hardening_server.py)."""
+    process = ServerProcess(*guarded_flags(tmp_path_factory.mktemp("guarded")), ready_path="/readyz")
     yield process
     process.stop()

@@ -102,3 +102,62 @@ class ServerProcess:
                 self.process.wait()
         self._log.close()
         return self.process.returncode
+
+
+def copy_version(peer: str, base: Path, version: int) -> Path:
+    """Copy a peer model's (only) version directory into base/<version>, file by file as
+    `cp -r` does (so a poll may see it half-copied): a new version appears."""
+    (source,) = [p for p in peer_model(peer).iterdir() if p.name.isdigit()]
+    dest = base / str(version)
+    shutil.copytree(source, dest, copy_function=shutil.copy)
+    for path in [dest, *dest.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return dest
+
+
+class Load:
+    """`clients` threads sending one request each in a loop until stopped; keeps every answer.
+
+    Each answer is (start, end, HTTP status, X-Model-Version header or None, JSON or text).
+    """
+
+    def __init__(self, url: str, body: dict, clients: int = 8):
+        import threading
+        self.answers: list[tuple] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client, args=(url, body), daemon=True)
+                         for _ in range(clients)]
+
+    def _client(self, url: str, body: dict) -> None:
+        with requests.Session() as session:
+            while not self._stop.is_set():
+                start = time.monotonic()
+                try:
+                    reply = session.post(url, json=body, timeout=30)
+                    answer = (reply.status_code, reply.headers.get("X-Model-Version"),
+                              reply.json() if reply.ok else reply.text)
+                except requests.RequestException as exc:
+                    answer = (0, None, repr(exc))
+                self.answers.append((start, time.monotonic(), *answer))
+
+    def __enter__(self) -> "Load":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+    def failures(self) -> list[tuple]:
+        return [a for a in self.answers if a[2] != 200]
+
+    def wait_for(self, predicate, timeout: float) -> float:
+        """Seconds until an answer satisfying predicate(answer) arrives; raises on timeout."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if any(predicate(a) for a in list(self.answers)):
+                return time.monotonic() - started
+            time.sleep(0.05)
+        raise AssertionError(f"no matching answer within {timeout}s; last: {self.answers[-3:]}")

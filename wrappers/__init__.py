@@ -37,8 +37,8 @@ def load_version(path: str, options=None, tags: str = "serve"):
                    for f in ("saved_model.pb", "saved_model.pbtxt")):
             raise LoadError(f"SavedModel file does not exist at: {path}/{{saved_model.pbtxt|"
                             f"saved_model.pb}}", "NOT_FOUND")
-        from wrappers.saved_model import SavedModelWrapper
-        return SavedModelWrapper(path, options, tags)
+        from wrappers.image_classifier import saved_model_class  # image classifiers by signature
+        return saved_model_class(path, tags)(path, options, tags)
     except LoadError:
         raise
     except tf.errors.OpError as exc:

@@ -8,9 +8,9 @@ from typing import Mapping
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
-from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
+from tensorflow.core.protobuf import config_pb2, error_codes_pb2, meta_graph_pb2
 
-from serving.errors import InvalidArgument
+from serving import errors
 
 v1 = tf.compat.v1
 
@@ -89,6 +89,26 @@ class Signature:
         return min(fixed) if fixed else None
 
 
+_TYPED_ERRORS = {cls.code: cls for cls in (
+    errors.InvalidArgument, errors.FailedPrecondition, errors.NotFound, errors.Unavailable,
+    errors.DeadlineExceeded, errors.ResourceExhausted, errors.Unimplemented, errors.Internal)}
+
+
+def run_error(exc: tf.errors.OpError) -> errors.ServingError:
+    """A TensorFlow run error as the core's error with the same canonical code (TF Serving
+    maps that code to the HTTP status: a bad feed is 400, an op without a kernel 501, ...)."""
+    try:
+        code = error_codes_pb2.Code.Name(exc.error_code)
+    except ValueError:
+        code = "UNKNOWN"
+    cls = _TYPED_ERRORS.get(code)
+    if cls is not None:
+        return cls(exc.message)
+    error = errors.ServingError(exc.message)
+    error.code = code
+    return error
+
+
 class ModelWrapper:
     """Owns one tf.Graph and one tf.compat.v1.Session for one model version.
 
@@ -111,6 +131,7 @@ class ModelWrapper:
         self.signatures = {key: Signature.from_proto(key, proto) for key, proto in protos.items()}
         self._callables: dict[tuple[str, tuple[str, ...]], object] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def _build(self) -> dict[str, meta_graph_pb2.SignatureDef]:
         raise NotImplementedError
@@ -124,12 +145,16 @@ class ModelWrapper:
         """Run one signature on numpy feeds keyed by input alias; returns outputs by alias."""
         signature = self.signatures[signature_key]
         out_aliases = tuple(outputs or signature.outputs)
-        call = self._callable(signature, out_aliases)
         try:
+            call = self._callable(signature, out_aliases)
             values = call(*(feeds[alias] for alias in signature.inputs))
-        except (tf.errors.InvalidArgumentError, tf.errors.FailedPreconditionError,
-                tf.errors.OutOfRangeError) as exc:
-            raise InvalidArgument(exc.message) from None
+        except (tf.errors.OpError, RuntimeError) as exc:
+            if self._closed:  # unloaded under this request: a retry reaches the new version
+                raise errors.Unavailable("This model version was unloaded; retry the "
+                                         "request.") from None
+            if isinstance(exc, RuntimeError):
+                raise
+            raise run_error(exc) from None
         return dict(zip(out_aliases, values))
 
     def _callable(self, signature: Signature, out_aliases: tuple[str, ...]):
@@ -151,5 +176,6 @@ class ModelWrapper:
     def close(self) -> None:
         """Free the session and graph; the wrapper must not be used afterwards."""
         with self._lock:
+            self._closed = True
             self._callables.clear()
         self.session.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from wrappers.checkpoint import CheckpointWrapper, predict_signature
+from wrappers.featurize import text_feeds
 
 v1 = tf.compat.v1
 
@@ -12,6 +13,11 @@ class ModelA(CheckpointWrapper):
     """A [N,10,10] input times a 10x10 weight matrix (restored from the checkpoint)."""
 
     name = "model_a"
+
+    @classmethod
+    def featurize(cls, body):
+        """/get_my_predictions: the body's "text" as 100 hashed word counts in a 10x10 grid."""
+        return text_feeds(body, "x", (10, 10))
 
     def build_graph(self):
         x = v1.placeholder(tf.float32, [None, 10, 10], name="x")
@@ -24,6 +30,11 @@ class ModelB(CheckpointWrapper):
     """A [N,4,4] input plus a 4x4 constant (a variable restored from the checkpoint)."""
 
     name = "model_b"
+
+    @classmethod
+    def featurize(cls, body):
+        """/get_my_predictions: the body's "text" as 16 hashed word counts in a 4x4 grid."""
+        return text_feeds(body, "x", (4, 4))
 
     def build_graph(self):
         x = v1.placeholder(tf.float32, [None, 4, 4], name="x")

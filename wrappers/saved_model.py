@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from serving.errors import LoadError
 from wrappers.base import ModelWrapper, SessionOptions
 
 v1 = tf.compat.v1
@@ -16,6 +17,10 @@ class SavedModelWrapper(ModelWrapper):
         super().__init__(path, options)
 
     def _build(self):
-        meta_graph = v1.saved_model.loader.load(self.session, self.tags, self.path)
+        try:
+            meta_graph = v1.saved_model.loader.load(self.session, self.tags, self.path)
+        except OSError as exc:  # the SavedModel proto itself is truncated or corrupt
+            raise LoadError(f"Can't parse the SavedModel in {self.path}: {exc}",
+                            "DATA_LOSS") from None
         self.meta_graph = meta_graph
         return dict(meta_graph.signature_def)

@@ -1,0 +1,110 @@
+"""Version-switching routes (registered under /v1/admin): list, pin, label, split, reload.
+
+    GET    /v1/admin/models                        every model: versions, labels, route
+    GET    /v1/admin/models/{name}                 one model
+    PUT    /v1/admin/models/{name}/default         {"version": N}: unversioned requests go to N
+    DELETE /v1/admin/models/{name}/default         back to the newest AVAILABLE version
+    PUT    /v1/admin/models/{name}/labels/{label}  {"version": N}: set or move a label
+    DELETE /v1/admin/models/{name}/labels/{label}
+    PUT    /v1/admin/models/{name}/traffic         {"split": {"123": 90, "124": 10}}
+    DELETE /v1/admin/models/{name}/traffic         back to the newest AVAILABLE version
+    POST   /v1/admin/reload                        re-read config and rescan base paths now
+
+Every call needs `Authorization: Bearer <admin_token>`; with no token configured the routes
+are off (403). A change is saved to disk and reaches every worker within one poll interval.
+"""
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import Forbidden, Unauthorized
+
+from serving import jsonio
+from serving.errors import InvalidArgument
+
+bp = Blueprint("admin", __name__)
+
+
+def _control():
+    return current_app.extensions["versions"]
+
+
+def _json(payload) -> Response:
+    return Response(jsonio.dumps(payload), mimetype="application/json")
+
+
+def _version_from_body():
+    document = jsonio.loads(request.get_data(cache=False))
+    if not isinstance(document, dict) or "version" not in document:
+        raise InvalidArgument('expected a JSON object {"version": N}')
+    return document["version"]
+
+
+@bp.before_request
+def _authenticate():
+    token = current_app.config["SETTINGS"].admin_token
+    if not token:
+        raise Forbidden("The admin routes are off: start the server with --admin_token=... "
+                        "(or the ADMIN_TOKEN environment variable) to turn them on.")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                             token.encode()):
+        raise Unauthorized("Missing or wrong bearer token for the admin routes.",
+                           www_authenticate=WWWAuthenticate("bearer", {"realm": "admin"}))
+
+
+@bp.get("/models")
+def list_models():
+    return _json(_control().describe_all())
+
+
+@bp.get("/models/<name>")
+def show_model(name):
+    return _json(_control().describe(name))
+
+
+@bp.put("/models/<name>/default")
+def pin_default(name):
+    _control().pin(name, _version_from_body())
+    return _json(_control().describe(name))
+
+
+@bp.delete("/models/<name>/default")
+def unpin_default(name):
+    _control().clear_route(name, "default")
+    return _json(_control().describe(name))
+
+
+@bp.put("/models/<name>/labels/<label>")
+def set_label(name, label):
+    _control().set_label(name, label, _version_from_body())
+    return _json(_control().describe(name))
+
+
+@bp.delete("/models/<name>/labels/<label>")
+def delete_label(name, label):
+    _control().delete_label(name, label)
+    return _json(_control().describe(name))
+
+
+@bp.put("/models/<name>/traffic")
+def set_traffic(name):
+    document = jsonio.loads(request.get_data(cache=False))
+    if not isinstance(document, dict) or "split" not in document:
+        raise InvalidArgument('expected a JSON object {"split": {"version": weight, ...}}')
+    _control().set_split(name, document["split"])
+    return _json(_control().describe(name))
+
+
+@bp.delete("/models/<name>/traffic")
+def clear_traffic(name):
+    _control().clear_route(name, "split")
+    return _json(_control().describe(name))
+
+
+@bp.post("/reload")
+def reload():
+    _control().reload()
+    return _json(_control().describe_all())

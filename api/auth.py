@@ -1,0 +1,51 @@
+"""Optional token for the prediction API (--api_token): `Authorization: Bearer T` or `X-API-Key: T`.
+
+Separate from the admin token (api/admin.py checks its own). Liveness, readiness, metrics,
+the OpenAPI description, static files and CORS preflights stay open: probes and scrapers
+carry no secrets. Several comma-separated tokens may be valid at once, for rotation.
+"""
+from __future__ import annotations
+
+import hmac
+
+from flask import request
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import Unauthorized
+
+OPEN_ENDPOINTS = frozenset({"ops.healthz", "ops.readyz", "metrics", "static", "openapi.spec"})
+OPEN_BLUEPRINTS = frozenset({"admin"})  # guarded by the admin token instead
+
+
+def tokens_from(setting: str) -> tuple[bytes, ...]:
+    return tuple(token.strip().encode() for token in setting.split(",") if token.strip())
+
+
+def presented_tokens() -> tuple[bytes, bytes]:
+    """(bearer token, X-API-Key); either may be b"". Both count, so a client may send the
+    admin token as its bearer and the API token as X-API-Key."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    bearer = value.strip().encode() if scheme.lower() == "bearer" else b""
+    return bearer, request.headers.get("X-API-Key", "").strip().encode()
+
+
+def is_valid(given: bytes, tokens: tuple[bytes, ...]) -> bool:
+    """Constant-time against every token (no early exit: the timing tells nothing)."""
+    return bool(given) and sum(hmac.compare_digest(given, token) for token in tokens) > 0
+
+
+def init_app(app, settings) -> None:
+    """Require a token on every route but the open ones, when --api_token is set."""
+    tokens = tokens_from(settings.api_token)
+    if not tokens:
+        return  # off: not even a hook on the request path
+
+    @app.before_request
+    def _require_token():
+        if (request.method == "OPTIONS" or request.endpoint in OPEN_ENDPOINTS
+                or request.blueprint in OPEN_BLUEPRINTS):
+            return None
+        if not any(is_valid(given, tokens) for given in presented_tokens()):
+            raise Unauthorized("Missing or wrong API token: send 'Authorization: Bearer <token>' "
+                               "or 'X-API-Key: <token>'.",
+                               www_authenticate=WWWAuthenticate("bearer", {"realm": "api"}))
+        return None

@@ -1,0 +1,166 @@
+"""Benchmark: our server (batching off and on) against the plain Flask app and Triton.
+
+    python bench/run.py            # full table: mlp and cnn, 1/8/32/64 clients, 10 s each
+    python bench/run.py --quick    # smoke check for CI (< 60 s): mlp, 1 and 8 clients, 2 s
+
+Builds the models and bodies with ../shared/bench/ scripts into --bench-dir (default
+$BENCH_DIR or /tmp/bench), installs wrk with apt when missing, then runs one server at a time
+on loopback with wrk (1 thread, keep-alive, ../shared/bench/post.lua) and prints a markdown
+table: req/s, p50, p99, errors and the ratio to Triton (or to the plain Flask app without it).
+The load generator shares the CPU with the server, as it did for every peer.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from servers import ROOT, SHARED_BENCH, Running, Server, triton_available  # noqa: E402
+
+SERVERS = {
+    "ours-off": Server("ours, batching off", "ours"),
+    "ours-on": Server("ours, batching on", "ours", ("--enable_batching",)),
+    "naive": Server("plain Flask, gthread 8 threads, -w 2", "naive", ("--threads", "8", "-w", "2")),
+    "triton": Server("Triton (PyTriton), dynamic batching", "triton"),
+}
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    bench_dir = Path(args.bench_dir)
+    prepare(bench_dir)
+    servers = [s for s in args.servers.split(",") if s != "limit"]
+    if "triton" in servers and not triton_available(bench_dir):
+        print(f"(Triton skipped: no {bench_dir}/envs/pytriton; see ../shared/bench/setup.sh)")
+        servers.remove("triton")
+    models = args.models.split(",")
+    clients = [int(c) for c in args.clients.split(",")]
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')} · {machine()} · {args.seconds:g} s per point")
+    if "limit" in args.servers.split(","):
+        print_limit(bench_dir, models, 0.2 if args.quick else 1.0)
+    results = {}
+    for round_ in range(args.repeat):
+        for key in servers:
+            for model in models:
+                results[(key, model, round_)] = measure(SERVERS[key], bench_dir, model, clients,
+                                                        args.seconds)
+    reference = "triton" if "triton" in servers else "naive" if "naive" in servers else None
+    print_table(results, servers, models, clients, args.repeat, reference)
+    errors = sum(r["errors"] for points in results.values() for r in points.values())
+    return 1 if errors else 0
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="CI smoke check (< 60 s)")
+    parser.add_argument("--bench-dir", default=os.environ.get("BENCH_DIR", "/tmp/bench"))
+    parser.add_argument("--models", default="mlp,cnn")
+    parser.add_argument("--clients", default="1,8,32,64")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--servers", default="limit,ours-off,ours-on,naive,triton")
+    parser.add_argument("--repeat", type=int, default=1, help="measure every server N times")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.models, args.clients, args.seconds = "mlp", "1,8", 2.0
+        args.servers = "limit,ours-on,naive"
+    return args
+
+
+def prepare(bench_dir: Path) -> None:
+    """Models, bodies and wrk: made once, reused by later runs."""
+    if not shutil.which("wrk"):
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True)
+        subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "wrk"], check=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "BENCH_DIR": str(bench_dir)}
+    if not (bench_dir / "models" / "cnn" / "1" / "saved_model.pb").exists():
+        subprocess.run([sys.executable, str(SHARED_BENCH / "make_models.py"),
+                        str(bench_dir / "models")], check=True, env=env, capture_output=True)
+    if not (bench_dir / "bodies" / "cnn_1.kserve.json").exists():
+        subprocess.run([sys.executable, str(SHARED_BENCH / "make_bodies.py")], check=True,
+                       env=env, capture_output=True)
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor())
+    return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}"
+
+
+def print_limit(bench_dir: Path, models: list[str], seconds: float) -> None:
+    out = subprocess.run([sys.executable, str(Path(__file__).parent / "limit.py"),
+                          str(bench_dir / "models"), "--models", ",".join(models),
+                          "--seconds", str(seconds)], check=True, capture_output=True, text=True)
+    print("\nIn-process limit (our wrapper's run, no HTTP/JSON; intra=inter=1)\n")
+    print("| model | batch | p50 ms | p99 ms | rows/s |\n|---|---:|---:|---:|---:|")
+    for line in out.stdout.splitlines():
+        row = json.loads(line)
+        print(f"| {row['model']} | {row['batch']} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f} "
+              f"| {row['rows_per_s']:,.0f} |")
+
+
+def measure(server: Server, bench_dir: Path, model: str, clients: list[int], seconds: float):
+    port = free_port()
+    log = bench_dir / "logs" / f"{server.kind}-{model}-{port}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    running = Running(server, bench_dir, port, model, log)
+    try:
+        running.wait_ready()
+        points = {}
+        for count in clients:
+            points[count] = wrk(running.url, running.body, count, seconds)
+            time.sleep(0.5)
+        return points
+    finally:
+        running.stop()
+
+
+def wrk(url: str, body: Path, connections: int, seconds: float) -> dict:
+    """One load point; wrk's summary comes from post.lua's RESULT line."""
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
+                          "-s", str(SHARED_BENCH / "post.lua"), url], capture_output=True,
+                         text=True, env={**os.environ, "BODY": str(body)},
+                         timeout=seconds + 60, check=True)
+    line = next(l for l in out.stdout.splitlines() if l.startswith("RESULT"))
+    fields = dict(part.split("=", 1) for part in line.split()[1:] if "=" in part)
+    return {"rps": float(fields["rps"]), "p50": float(fields["p50_ms"]),
+            "p99": float(fields["p99_ms"]), "errors": int(fields["errors"])}
+
+
+def print_table(results, servers, models, clients, repeat, reference) -> None:
+    ref_name = {"triton": "Triton", "naive": "plain Flask"}.get(reference, "-")
+    for model in models:
+        print(f"\n{model}, 1 instance per request: req/s · p50 ms · p99 ms · errors · "
+              f"×{ref_name} (req/s ratio, same run)\n")
+        print("| server | " + " | ".join(f"C={c}" for c in clients) + " |")
+        print("|---|" + "---|" * len(clients))
+        for round_ in range(repeat):
+            for key in servers:
+                cells = []
+                for count in clients:
+                    point = results[(key, model, round_)][count]
+                    base = results.get((reference, model, round_), {}).get(count)
+                    ratio = f" · ×{point['rps'] / base['rps']:.2f}" if base and base["rps"] else ""
+                    cells.append(f"{point['rps']:,.0f} · {point['p50']:.2f} · "
+                                 f"{point['p99']:.2f} · {point['errors']}{ratio}")
+                suffix = f" (run {round_ + 1})" if repeat > 1 else ""
+                print(f"| {SERVERS[key].label}{suffix} | " + " | ".join(cells) + " |")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

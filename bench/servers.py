@@ -1,0 +1,109 @@
+"""The servers the benchmark compares, each started on loopback and stopped by its PID.
+
+Every server gets the same SavedModels (../shared/bench/make_models.py) and the same
+single-instance bodies; only Triton speaks KServe-v2 JSON instead of TF Serving's.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_BENCH = Path(os.environ.get("SHARED_DIR", ROOT.parent / "shared")) / "bench"
+TRITON_PORT = 8010  # fixed in the peer script
+
+
+@dataclasses.dataclass
+class Server:
+    """One configuration under test: how to start it and where its predict URL is."""
+
+    label: str
+    kind: str                      # ours | naive | triton
+    flags: tuple[str, ...] = ()    # ours: app.py flags; naive: gunicorn flags
+    env: dict = dataclasses.field(default_factory=dict)
+
+    def url(self, port: int, model: str) -> str:
+        if self.kind == "triton":
+            return f"http://127.0.0.1:{TRITON_PORT}/v2/models/{model}/infer"
+        return f"http://127.0.0.1:{port}/v1/models/{model}:predict"
+
+    def body(self, bench_dir: Path, model: str) -> Path:
+        suffix = ".kserve.json" if self.kind == "triton" else ".json"
+        return bench_dir / "bodies" / f"{model}_1{suffix}"
+
+    def command(self, bench_dir: Path, port: int, model: str) -> tuple[list[str], Path, dict]:
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MODELS_DIR": str(bench_dir / "models"),
+               **self.env}
+        if self.kind == "ours":
+            return ([sys.executable, str(ROOT / "app.py"), f"--rest_api_port={port}",
+                     "--rest_api_host=127.0.0.1",
+                     f"--model_config_file={models_config(bench_dir, model)}",
+                     "--file_system_poll_wait_seconds=0", *self.flags], ROOT, env)
+        if self.kind == "naive":
+            env.setdefault("GC_FREEZE", "1")  # its best configuration (RESULTS.md)
+            return ([sys.executable, "-m", "gunicorn", "-k", "gthread", "-b", f"127.0.0.1:{port}",
+                     "--timeout", "60", *self.flags, "naive_flask:app"],
+                    SHARED_BENCH / "peers", env)
+        python = bench_dir / "envs" / "pytriton" / "bin" / "python"
+        env["LD_LIBRARY_PATH"] = os.path.join(sys.base_prefix, "lib")  # see RESULTS.md
+        return [str(python), "pytriton_peer.py", model, "--ttl", "900"], SHARED_BENCH / "peers", env
+
+
+def triton_available(bench_dir: Path) -> bool:
+    return (bench_dir / "envs" / "pytriton" / "bin" / "python").exists()
+
+
+def models_config(bench_dir: Path, model: str) -> Path:
+    """Our server serves only the model under test, as each peer does."""
+    path = bench_dir / f"{model}.config"
+    path.write_text(f'model_config_list {{\n  config {{ name: "{model}" base_path: '
+                    f'"{bench_dir / "models" / model}" model_platform: "tensorflow" }}\n}}\n')
+    return path
+
+
+class Running:
+    """A started server; `stop()` ends its whole process group (it was started in its own)."""
+
+    def __init__(self, server: Server, bench_dir: Path, port: int, model: str, log: Path):
+        argv, cwd, env = server.command(bench_dir, port, model)
+        self.log = log
+        self._log = open(log, "wb")
+        self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self._log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.url = server.url(port, model)
+        self.body = server.body(bench_dir, model)
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        """Ready when one real predict request answers 200 (models loaded, not just bound)."""
+        deadline = time.monotonic() + timeout
+        data = self.body.read_bytes()
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: see {self.log}")
+            try:
+                request = urllib.request.Request(self.url, data=data,
+                                                 headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"server not ready after {timeout}s: see {self.log}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()

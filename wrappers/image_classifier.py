@@ -1,0 +1,124 @@
+"""SavedModels that classify pictures: which ones count, their labels, and picture → top-k.
+
+Any SavedModel whose serving_default takes one picture-shaped input and gives one [N, K]
+score output is served as an image classifier, with no code of its own; its version
+directory may carry `assets.extra/labels.txt` (one label per line) and
+`assets.extra/image_input.json` ({"range": [lo, hi], "background": "dark"|"light"|"any"}).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from serving.errors import InvalidArgument, LoadError
+from wrappers import image_io
+from wrappers.base import Signature
+from wrappers.image_prep import ImageInput, prepare
+from wrappers.image_signature import SIGNATURE, ImageSignature, image_signature
+from wrappers.saved_model import SavedModelWrapper
+
+BACKGROUNDS = ("dark", "light", "any")
+
+
+def saved_model_class(path: str, tags: str = "serve"):
+    """ImageClassifierWrapper when the SavedModel's signature says so, else SavedModelWrapper."""
+    from google.protobuf import text_format
+    from tensorflow.core.protobuf import saved_model_pb2
+    wanted = {t.strip() for t in tags.split(",") if t.strip()}
+    model = saved_model_pb2.SavedModel()
+    try:  # a quick look at the proto only; the real load reports any problem with the files
+        binary = os.path.join(path, "saved_model.pb")
+        if tf.io.gfile.exists(binary):
+            model.ParseFromString(tf.io.gfile.GFile(binary, "rb").read())
+        else:
+            text_format.Parse(tf.io.gfile.GFile(binary + "txt").read(), model)
+    except Exception:
+        return SavedModelWrapper
+    for graph in model.meta_graphs:
+        proto = graph.signature_def.get(SIGNATURE)
+        if set(graph.meta_info_def.tags) == wanted and proto is not None:
+            if image_signature(Signature.from_proto(SIGNATURE, proto)) is not None:
+                return ImageClassifierWrapper
+    return SavedModelWrapper
+
+
+class ImageClassifierWrapper(SavedModelWrapper):
+    """A SavedModel image classifier: turns any picture into its input, scores into labels."""
+
+    def __init__(self, path: str, options=None, tags: str = "serve"):
+        super().__init__(path, options, tags)
+        self.image = image_signature(self.signatures.get(SIGNATURE))
+        if self.image is None:
+            raise LoadError(f"{path}: serving_default is not an image classifier signature",
+                            "INVALID_ARGUMENT")
+        self.input = _image_input(path, self.image)
+        self.labels = _labels(path, self.image.classes)
+
+    def preprocess(self, pixels: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Decoded pixels → (feeds for serving_default, the HxWxC picture the model sees)."""
+        seen = prepare(pixels, self.input)
+        low, high = self.input.value_range
+        values = (low + seen * (high - low)).reshape((1,) + self.image.shape)
+        if self.image.dtype == np.uint8:
+            values = np.round(values)
+        return {self.image.input_alias: values.astype(self.image.dtype)}, seen
+
+    def scores(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The first row of the score output as probabilities (softmax if they are logits)."""
+        row = np.asarray(outputs[self.image.output_alias], np.float64)[0]
+        if row.min() >= 0 and row.max() <= 1 and abs(row.sum() - 1) < 1e-3:
+            return row
+        shifted = np.exp(row - row.max())
+        return shifted / shifted.sum()
+
+    def top_k(self, outputs: dict[str, np.ndarray], k: int = 5) -> list[dict]:
+        probabilities = self.scores(outputs)
+        order = np.argsort(-probabilities, kind="stable")[:max(1, k)]
+        return [{"label": self.labels[i], "index": int(i), "probability": float(probabilities[i])}
+                for i in order]
+
+    def featurize(self, body) -> dict[str, np.ndarray] | None:
+        """/get_my_predictions: `{"image": {"b64": ...}}` in the body → this model's feeds."""
+        image = body.get("image")
+        if image is None:
+            return None
+        if not isinstance(image, dict) or not isinstance(image.get("b64"), str):
+            raise InvalidArgument('"image" must be {"b64": "<base64 of a picture>"}')
+        return self.preprocess(image_io.decode(image_io.decode_b64(image["b64"])))[0]
+
+    def describe(self, outputs: dict[str, np.ndarray]) -> dict:
+        best = self.top_k(outputs, 5)
+        return {"label": best[0]["label"], "probability": best[0]["probability"], "top_k": best}
+
+
+def _labels(path: str, classes: int) -> list[str]:
+    """Names from assets.extra/labels.txt, padded with class indices; indices when absent."""
+    names: list[str] = []
+    labels = os.path.join(path, "assets.extra", "labels.txt")
+    if tf.io.gfile.exists(labels):
+        with tf.io.gfile.GFile(labels) as handle:
+            names = [line.strip() for line in handle.read().splitlines()][:classes]
+    return names + [str(i) for i in range(len(names), classes)]
+
+
+def _image_input(path: str, image: ImageSignature) -> ImageInput:
+    settings: dict = {}
+    description = os.path.join(path, "assets.extra", "image_input.json")
+    if tf.io.gfile.exists(description):
+        try:
+            with tf.io.gfile.GFile(description) as handle:
+                settings = json.load(handle)
+        except ValueError as exc:
+            raise LoadError(f"{description}: {exc}", "INVALID_ARGUMENT") from None
+    background = settings.get("background", "dark" if image.channels == 1 else "any")
+    default_range = (0.0, 255.0) if image.dtype == np.uint8 else (0.0, 1.0)
+    value_range = tuple(float(v) for v in settings.get("range", default_range))
+    fraction = float(settings.get("ink_fraction", 20 / 28))
+    if background not in BACKGROUNDS or len(value_range) != 2 or not 0 < fraction <= 1:
+        raise LoadError(f"{description}: expected background in {BACKGROUNDS}, range [lo, hi] "
+                        f"and 0 < ink_fraction <= 1; got {settings}", "INVALID_ARGUMENT")
+    return ImageInput(image.height, image.width, image.channels, background, value_range,
+                      fraction)
