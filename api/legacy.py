@@ -8,7 +8,7 @@ wrappers (wrappers/featurize.py); this view only moves JSON in and out.
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 
 from api import core
 from serving import inference, jsonio
@@ -19,6 +19,7 @@ bp = Blueprint("legacy", __name__)
 
 @bp.post("/get_my_predictions")
 def get_my_predictions():
-    body = inference.parse_body(request.get_data())
-    return Response(jsonio.dumps({"Response": predict_all(core().manager, body)}),
+    limits = current_app.extensions["limits"]
+    body = inference.parse_body(request.get_data(), limits)
+    return Response(jsonio.dumps({"Response": predict_all(core().manager, body, limits)}),
                     mimetype="application/json")

@@ -17,12 +17,20 @@ SPEC_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openapi.ya
 
 
 @functools.cache
-def spec_json() -> bytes:
+def spec() -> dict:
+    """The description as a dict (its YAML anchors resolved, their block dropped)."""
     import yaml
     with open(SPEC_FILE, encoding="utf-8") as handle:
-        return jsonio.dumps(yaml.safe_load(handle))
+        document = yaml.safe_load(handle)
+    document.pop("x-shared-responses", None)
+    return document
 
 
-@bp.get("/openapi.json")
-def spec():
+@functools.cache
+def spec_json() -> bytes:
+    return jsonio.dumps(spec())
+
+
+@bp.get("/openapi.json", endpoint="spec")
+def serve_spec():
     return Response(spec_json(), mimetype="application/json")

@@ -10,7 +10,7 @@ import zlib
 from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import BaseConverter
 
 from api import core
@@ -67,9 +67,12 @@ def _match(pattern: re.Pattern):
 def _body() -> bytes:
     """The request body, inflated when the client sent it gzip-compressed (as TF Serving does)."""
     body = request.get_data(cache=False)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 100 * 1024 * 1024
+    if len(body) >= limit and request.content_length is None:
+        # A chunked body is cut off silently at the limit by werkzeug: refuse, not truncate.
+        raise RequestEntityTooLarge(f"Request body exceeds {limit} bytes")
     if request.headers.get("Content-Encoding", "").strip().lower() != "gzip":
         return body
-    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 100 * 1024 * 1024
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         data = inflater.decompress(body, limit + 1)  # never inflates past the limit (bombs)
@@ -114,4 +117,23 @@ def _json_content_type(response: Response) -> Response:
     """Every /v1 response is JSON, the empty CORS preflight answer included (as TF Serving's)."""
     if request.method == "OPTIONS":
         response.mimetype = "application/json"
+    return response
+
+
+@bp.after_app_request
+def _allow(response: Response) -> Response:
+    """OPTIONS on /v1: `Allow` lists what this path really takes. The catch-all routes match
+    every /v1 path for GET and POST; TF Serving's URL grammar decides which one applies."""
+    if request.method == "OPTIONS" and request.path[:4].lower() == "/v1/":
+        adapter, path, allowed = current_app.url_map.bind_to_environ(request.environ), \
+            _raw_path(), []
+        for method in ("GET", "POST", "PUT", "DELETE"):
+            try:
+                endpoint, _ = adapter.match(method=method)
+            except HTTPException:
+                continue
+            grammar = {"rest.post": _POST, "rest.get": _GET}.get(endpoint)
+            if grammar is None or grammar.fullmatch(path):
+                allowed += [method, "HEAD"] if method == "GET" else [method]
+        response.headers["Allow"] = ", ".join(allowed + ["OPTIONS"])
     return response

@@ -86,7 +86,7 @@ def upload():
     form = {"model": request.form.get("model"), "version": request.form.get("version")}
     cookie, sent = request.cookies.get(CSRF_COOKIE, ""), request.form.get("csrf_token", "")
     try:
-        if not cookie or not hmac.compare_digest(cookie, sent):
+        if not cookie or not hmac.compare_digest(cookie.encode(), sent.encode()):
             return _page(400, error="The form expired or came from another site; "
                                     "reload the page and try again.", **form)
         upload_file = request.files.get("image")

@@ -70,8 +70,9 @@ class Batcher:
         try:
             return future.result(timeout)
         except TimeoutError:
-            future.cancel()
-            raise DeadlineExceeded(_expired_message(timeout)) from None
+            if future.cancel():  # still queued: withdrawn, so it is never run
+                raise DeadlineExceeded(_expired_message(timeout)) from None
+            return future.result()  # already running: its answer is on the way
 
     def submit(self, feeds: Mapping[str, np.ndarray], rows: int | None = None,
                deadline: float | None = None) -> Future:
@@ -147,11 +148,18 @@ class Batcher:
             if tasks and rows + task.rows > self.options.max_batch_size:
                 self._held.append(task)
                 break
-            if not task.future.set_running_or_notify_cancel():
-                self._stats.dropped("cancelled")
-                continue
             if not tasks:
                 self._slots.claim()  # waits for an inline run; requests keep queueing meanwhile
+                if not self._admit(task):  # it may have expired or been withdrawn meanwhile
+                    self._slots.free(inline=False)
+                    continue
+            # Marked running only once it holds a slot: until then its caller may withdraw it.
+            if not task.future.set_running_or_notify_cancel():
+                self._stats.dropped("cancelled")
+                if not tasks:
+                    self._slots.free(inline=False)
+                continue
+            if not tasks:
                 close_at = task.enqueued + self._timeout
             tasks.append(task)
             rows += task.rows

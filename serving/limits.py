@@ -15,8 +15,12 @@ from serving.errors import InvalidArgument
 NUMPY_MAX_RANK = 64  # numpy cannot build an array of more dimensions
 
 
-class LimitExceeded(InvalidArgument):
-    """A request larger than a configured limit; the HTTP edge answers 413."""
+class LimitError(InvalidArgument):
+    """A request past a configured limit: never retried piecewise by the decoder."""
+
+
+class LimitExceeded(LimitError):
+    """A request larger than a size limit; the HTTP edge answers 413."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +50,7 @@ class Limits:
     def check_rank(self, rank: int) -> None:
         limit = min(self.max_json_depth, NUMPY_MAX_RANK)
         if rank > limit:
-            raise InvalidArgument(f"A tensor value is nested {rank} lists deep; at most "
+            raise LimitError(f"A tensor value is nested {rank} lists deep; at most "
                                   f"{limit} levels are accepted (max_json_depth)")
 
     def check_rows(self, rows: int, what: str = "instances") -> None:
@@ -60,7 +64,9 @@ class Limits:
                                 f"at most {self.max_b64_bytes} are accepted (max_b64_bytes)")
 
     def check_feeds(self, feeds: Mapping) -> None:
-        total = sum(array.size for array in feeds.values())
+        total = 0
+        for array in feeds.values():
+            total += array.size
         if total > self.max_tensor_elements:
             raise LimitExceeded(f"The request's input tensors hold {total} elements; at most "
                                 f"{self.max_tensor_elements} are accepted (max_tensor_elements)")

@@ -74,8 +74,10 @@ class Servable:
                         max_enqueued_batches=options.max_enqueued_batches * options.max_batch_size,
                         num_batch_threads=1, max_execution_batch_size=plan.fixed)
 
-                def run_batch(feeds, _key=signature.key, _outputs=outputs):
-                    return self.runner(_key, feeds, _outputs)
+                # Bound to the runner, not to self: the batcher's thread must not keep this
+                # servable alive, or the unloader could never see it idle and close it.
+                def run_batch(feeds, _key=signature.key, _outputs=outputs, _run=self.runner):
+                    return _run(_key, feeds, _outputs)
 
                 labels = (self.name, str(self.version), signature.key)
                 entry = (Batcher(run_batch, options, labels), plan)

@@ -8,89 +8,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 from typing import Any, Mapping
 
 import numpy as np
 
 from serving.errors import InvalidArgument, Unimplemented
-from serving.limits import DEFAULT as DEFAULT_LIMITS, LimitExceeded, Limits
+from serving.json_text import json_text, json_type  # noqa: F401  (also used by importers)
+from serving.limits import DEFAULT as DEFAULT_LIMITS, LimitError, Limits
 
-_JSON_TYPE = {dict: "Object", list: "Array", str: "String", int: "Number", float: "Number",
-              type(None): "Null"}
 _UNSUPPORTED = {"DT_COMPLEX64", "DT_COMPLEX128", "DT_BFLOAT16", "DT_RESOURCE", "DT_VARIANT",
                 "DT_QINT8", "DT_QUINT8", "DT_QINT32", "DT_QINT16", "DT_QUINT16"}
 
 
 def is_b64(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and "b64" in value
-
-
-def json_type(value: Any) -> str:
-    """The JSON type name TF Serving's messages use (True/False are types of their own)."""
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    return _JSON_TYPE.get(type(value), "Unknown")
-
-
-class _Raw(str):
-    """Punctuation of the JSON being written (as opposed to a string value)."""
-
-
-def json_text(value: Any, limit: int = 200) -> str:
-    """A JSON value as the error messages show it: compact JSON, cut after `limit` chars.
-
-    Written token by token, without recursion, and stopped once past `limit`: a message
-    about a 16-million-element or 1000-deep value costs no more than one about `[1]`.
-    """
-    parts, size, pending = [], 0, [iter((value,))]
-    while pending and size <= limit:
-        item = next(pending[-1], _END)
-        if item is _END:
-            pending.pop()
-            continue
-        if isinstance(item, _Raw):
-            text = item
-        elif isinstance(item, list):
-            pending.append(_list_tokens(item))
-            continue
-        elif isinstance(item, dict):
-            pending.append(_dict_tokens(item))
-            continue
-        else:
-            text = _scalar_text(item[:limit + 1] if isinstance(item, str) else item)
-        parts.append(text)
-        size += len(text)
-    text = "".join(parts)
-    return text if len(text) <= limit and not pending else text[:limit] + "..."
-
-
-_END = object()
-
-
-def _list_tokens(items: list):
-    yield _Raw("[")
-    for index, item in enumerate(items):
-        if index:
-            yield _Raw(",")
-        yield item
-    yield _Raw("]")
-
-
-def _dict_tokens(items: dict):
-    yield _Raw("{")
-    for index, (key, item) in enumerate(items.items()):
-        yield _Raw(("," if index else "") + _scalar_text(str(key)) + ":")
-        yield item
-    yield _Raw("}")
-
-
-def _scalar_text(value: Any) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return str(value)
 
 
 def _type_name(spec) -> str:
@@ -238,7 +170,7 @@ def _stack_row(items: list, spec, key: str | None, fast: bool,
     """Row format: stack per-instance values; every instance must have the first one's shape."""
     try:
         array = to_array(items, spec, fast, limits)
-    except LimitExceeded:
+    except LimitError:
         raise
     except InvalidArgument:
         array = None

@@ -26,8 +26,9 @@ def guarded_config(base: Path) -> Path:
               "model_a": ROOT / "models" / "model_a", "model_b": ROOT / "models" / "model_b",
               "digits": ROOT / "models" / "digits"}
     path = write_config(base / "models.config", models)
-    path.write_text(path.read_text().replace(
-        'name: "half_plus_two"', 'name: "half_plus_two"\n    version_labels { key: "stable" value: 123 }'))
+    name = 'name: "half_plus_two"'
+    label = '\n    version_labels { key: "stable" value: 123 }'
+    path.write_text(path.read_text().replace(name, name + label))
     return path
 
 

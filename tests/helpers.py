@@ -46,6 +46,16 @@ def write_config(path: Path, models: dict[str, Path], extra: str = "") -> Path:
     return path
 
 
+def wait_until(check, timeout: float = 30.0, what: str = "the condition") -> None:
+    """Poll `check()` every 0.1 s until it is true; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

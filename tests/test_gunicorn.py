@@ -17,7 +17,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import ServerProcess, copy_model, write_config
+from tests.helpers import ServerProcess, copy_model, wait_until, write_config
 from tests.test_deploy_files import dockerfile_instructions
 
 pytestmark = pytest.mark.e2e
@@ -42,18 +42,9 @@ def two_workers(config):
     server = ServerProcess(f"--model_config_file={config}", "--workers=2", "--visible_gpus=0",
                            env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}, ready_path="/readyz")
     server.metrics_dir = metrics_dir
-    wait_for(lambda: scrape(server, "serving_workers") == 2, "both workers to load their models")
+    wait_until(lambda: scrape(server, "serving_workers") == 2, 90, "both workers to load their models")
     yield server
     server.stop()
-
-
-def wait_for(condition, what: str, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def scrape(server, name: str, **labels) -> float:
@@ -119,7 +110,7 @@ def test_a_killed_worker_is_replaced_and_stops_counting(two_workers):
     before = worker_pids(two_workers)
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
-    wait_for(lambda: len(worker_pids(two_workers) - before) == 1, "a replacement worker")
+    wait_until(lambda: len(worker_pids(two_workers) - before) == 1, 90, "a replacement worker")
     (fresh,) = worker_pids(two_workers) - before
     deadline = time.monotonic() + 60   # the replacement loads its models, then answers too
     while fresh not in answering_pids(two_workers) and time.monotonic() < deadline:
@@ -162,7 +153,7 @@ def test_sigterm_finishes_every_accepted_request(config):
                          f"application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
                          + body[:6])
             pending.append((i, sock, body[6:]))
-        wait_for(lambda: accept_queue(server.port) == 0, "the worker to accept all", 30)
+        wait_until(lambda: accept_queue(server.port) == 0, 30, "the worker to accept all")
         os.kill(server.process.pid, signal.SIGTERM)   # what docker stop / Kubernetes send
         time.sleep(1.0)                                # shutdown is under way
         for i, sock, rest in pending:

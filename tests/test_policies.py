@@ -1,9 +1,8 @@
 """Version policies, labels and config-file reloads, through a real server and its config file."""
-import time
 
 import pytest
 
-from tests.helpers import ServerProcess, copy_version
+from tests.helpers import ServerProcess, copy_version, wait_until
 
 TWO, THREE = "saved_model_half_plus_two_cpu", "saved_model_half_plus_three"
 TOKEN = "policy-test-token"
@@ -47,15 +46,6 @@ def status(server, name):
 
 def admin_model(server, name):
     return server.get(f"/v1/admin/models/{name}", headers=AUTH).json()
-
-
-def wait_until(check, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"still not true after {timeout}s")
 
 
 def test_latest_2_serves_the_two_newest_versions(deployment):

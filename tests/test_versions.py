@@ -9,7 +9,7 @@ import time
 import pytest
 
 from serving.source import SETTLE_SECONDS
-from tests.helpers import Load, ServerProcess, copy_version, peer_model
+from tests.helpers import Load, ServerProcess, copy_version, peer_model, wait_until
 
 POLL = 1.0
 LOAD_SECONDS = 5.0                                   # generous, for a busy 2-core machine
@@ -45,15 +45,6 @@ def states(server) -> list[tuple[str, str, str]]:
 
 def serving_version(server) -> str:
     return server.post("/v1/models/hpt:predict", json=BODY).headers["X-Model-Version"]
-
-
-def wait_until(check, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"still not true after {timeout}s")
 
 
 def switch_under_load(server, change, to_version: int, answer: list) -> float:

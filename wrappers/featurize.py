@@ -16,6 +16,7 @@ import numpy as np
 
 from serving import tensors
 from serving.errors import InvalidArgument, NotFound, ServingError
+from serving.limits import DEFAULT as DEFAULT_LIMITS, Limits
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -39,7 +40,7 @@ def text_feeds(body: Mapping, alias: str, shape: tuple[int, ...]) -> dict | None
     return {alias: hashed_words(text, math.prod(shape)).reshape((1,) + shape)}
 
 
-def predict_all(manager, body: Mapping[str, Any]) -> list[dict]:
+def predict_all(manager, body: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> list[dict]:
     """[{model: answer or {"error": ...}}, ...] in model-name order."""
     raw = body.get("instances", {})
     if not isinstance(raw, dict):
@@ -47,7 +48,7 @@ def predict_all(manager, body: Mapping[str, Any]) -> list[dict]:
     answers = []
     for name in manager.model_names():
         try:
-            answer = _predict_one(manager, name, body, raw.get(name))
+            answer = _predict_one(manager, name, body, raw.get(name), limits)
         except NotFound as error:
             answer = {"error": _why_unavailable(manager, name) or error.message}
         except ServingError as error:
@@ -60,12 +61,12 @@ def predict_all(manager, body: Mapping[str, Any]) -> list[dict]:
     return answers
 
 
-def _predict_one(manager, name: str, body: Mapping, instances: Any):
+def _predict_one(manager, name: str, body: Mapping, instances: Any, limits: Limits):
     servable = manager.resolve(name)
     signature = servable.signature(None)
     wrapper = servable.wrapper
     if instances is not None:
-        feeds = tensors.decode_instances(instances, signature.inputs)
+        feeds = tensors.decode_instances(instances, signature.inputs, limits=limits)
         return tensors.encode_predict(servable.run(signature, feeds), False)["predictions"]
     featurize = getattr(wrapper, "featurize", None)
     feeds = featurize(body) if featurize is not None else None

@@ -1,0 +1,24 @@
+"""gunicorn's workers seen from outside: their PIDs (children of the master) and memory."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+
+def worker_pids(server) -> list[int]:
+    """The master's child processes, i.e. the gunicorn workers now alive (sorted)."""
+    pid = server.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return sorted(int(child) for child in children)
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory (VmRSS) of a process."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024
+
+
+def booted_workers(server) -> list[int]:
+    """Every worker PID gunicorn has booted so far, from its log ("Booting worker with pid")."""
+    return [int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)",
+                                           server.log_path.read_text(errors="replace"))]
