@@ -185,6 +185,32 @@ def test_cancelled_and_expired_requests_are_not_run():
         assert batcher.stats()["cancelled"] == 1 and batcher.stats()["expired"] == 1
 
 
+def test_a_request_withdrawn_while_its_batch_waits_for_a_slot_is_not_run():
+    model = StubModel(hold_first=True)
+    batcher = make(model, max_batch_size=4)
+    lone = threading.Thread(target=batcher.run, args=(rows(0.0),))
+    lone.start()
+    assert model.entered.wait(5)  # the lone request runs inline and holds the only slot
+    waiting = batcher.submit(rows(1.0))
+    assert until(lambda: batcher._slots.claiming)  # the batch thread has it, awaits the slot
+    assert waiting.cancel()  # not marked running yet, so its caller can still withdraw it
+    model.release.set()
+    lone.join(5)
+    assert batcher.submit(rows(2.0)).result(5)["y"].tolist() == [[4.0]]
+    assert model.runs == [[0.0], [2.0]]
+    batcher.shutdown()
+
+
+def until(condition, timeout: float = 5.0) -> bool:
+    """Wait for another thread to reach a state (a bounded wait, not a timing assumption)."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.001)
+    return True
+
+
 def test_a_request_that_waits_past_its_timeout_is_withdrawn_with_504():
     with holding(max_batch_size=4) as (batcher, model, _):
         with pytest.raises(DeadlineExceeded, match="waited"):
