@@ -67,6 +67,7 @@ def _gunicorn_application(settings: Settings):
             self.cfg.set("bind", [f"{settings.rest_api_host}:{settings.rest_api_port}"])
             self.cfg.set("workers", settings.workers)
             self.cfg.set("threads", settings.threads)
+            self.cfg.set("accesslog", settings.access_log or None)
 
         def init(self, parser, opts, args):
             return None

@@ -8,16 +8,50 @@ stops (unload models, drain batchers); deploy/README.md explains the choices.
 import glob
 import os
 import shutil
+import socket
 import tempfile
 
 bind = [f"{os.environ.get('REST_API_HOST', '0.0.0.0')}:{os.environ.get('REST_API_PORT', '8501')}"]
 worker_class = "gthread"
-workers = int(os.environ.get("WORKERS", "1"))
+workers = int(os.environ.get("WORKERS", "2"))
 threads = int(os.environ.get("THREADS", "16"))
 # Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections over
 # the workers; on one shared socket the first idle worker accepted every keep-alive
-# connection and the others sat idle (bench/README.md).
+# connection and the others sat idle (bench/README.md). post_fork/post_worker_init below
+# open that socket only once the worker's models are loaded.
 reuse_port = True
+
+
+def _refuse_a_taken_port(server):
+    """SO_REUSEPORT would let this server share a port another server of the same user
+    listens on, silently splitting its traffic: stop, as gunicorn does without it."""
+    for address in server.cfg.address:
+        if not isinstance(address, tuple):
+            continue  # a unix socket path
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address[:2])
+            except OSError as exc:
+                raise SystemExit(f"Cannot listen on {address[0]}:{address[1]}: {exc.strerror} "
+                                 f"(another server is listening there)") from None
+
+
+def post_fork(server, worker):
+    """Close the socket gunicorn opened for this worker: connections the kernel sent to it
+    would wait for the whole model load, while the other workers could answer them."""
+    for listener in worker.sockets:
+        listener.close()
+    worker.sockets = []
+
+
+def post_worker_init(worker):
+    """The app is built (models loaded): start listening, and take a share of connections."""
+    from gunicorn import sock, util
+    worker.sockets = sock.create_sockets(worker.cfg, worker.log)
+    for listener in worker.sockets:
+        util.close_on_exec(listener)
 preload_app = False
 # A worker sends no heartbeat while create_app() loads its models, so this must exceed the
 # slowest full load, or the master kills and restarts the worker forever. A gthread worker's
@@ -30,7 +64,7 @@ graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "40"))
 keepalive = 5
 # Heartbeat files on tmpfs: a disk-backed /tmp (container overlay) can stall them.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-accesslog = "-"
+accesslog = os.environ.get("ACCESS_LOG") or None  # off unless asked (app.py --access_log)
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 # serving.* are WSGI environ keys that api/ops.py fills in for every request.
@@ -42,7 +76,9 @@ _created_metrics_dir = []   # a temporary PROMETHEUS_MULTIPROC_DIR this master m
 
 
 def on_starting(server):
-    """Master, before any fork: give the workers one fresh directory for their metrics."""
+    """Master, before any fork: check the port is free; give the workers one fresh directory
+    for their metrics."""
+    _refuse_a_taken_port(server)
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path:
         os.makedirs(path, exist_ok=True)

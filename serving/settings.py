@@ -48,9 +48,12 @@ class Settings:
     rest_api_enable_cors_support: bool = True
     cors_origins: str = "*"
     max_request_bytes: int = 64 * 1024 * 1024
-    # gunicorn (chosen by measurement, see README)
-    workers: int = 1
+    # gunicorn (chosen by measurement, see bench/README.md): one worker per core on 2 cores
+    workers: int = 2
     threads: int = 16
+    # "-" (stdout) or a file: one line per request. Off by default, as in TF Serving and
+    # gunicorn: it cost about a fifth of a small request's CPU (bench/README.md); nginx logs.
+    access_log: str = ""
     # TensorFlow sessions: 1/1 measured best on small CPU boxes (shared/bench/RESULTS.md).
     tensorflow_intra_op_parallelism: int = 1
     tensorflow_inter_op_parallelism: int = 1
@@ -62,8 +65,8 @@ class Settings:
     model_config_file_poll_wait_seconds: float = 0.0
     admin_token: str = ""             # bearer token for /v1/admin/ (ADMIN_TOKEN); empty: off
     routing_state_file: str = ""      # pins and splits; default: serving/routing_store.py
-    # Batching
-    enable_batching: bool = False
+    # Batching: on by default, unlike TF Serving (a lone request still runs at once; README)
+    enable_batching: bool = True
     batching_parameters_file: str = ""
     # Deployment and monitoring (deploy/README.md)
     monitoring_config_file: str = ""      # TF Serving's MonitoringConfig; none: metrics on

@@ -52,8 +52,10 @@ def client(app):
 
 @pytest.fixture(scope="session")
 def server(peer_config):
-    """The real thing: `python app.py --model_config_file=...` under gunicorn on loopback."""
-    process = ServerProcess(f"--model_config_file={peer_config}")
+    """The real thing: `python app.py --model_config_file=...` under gunicorn on loopback.
+    One worker: the peer models include a stateful counter, and each worker keeps its own
+    state (README "Workers"); several workers have tests of their own."""
+    process = ServerProcess(f"--model_config_file={peer_config}", "--workers=1")
     yield process
     process.stop()
 
@@ -61,6 +63,8 @@ def server(peer_config):
 @pytest.fixture(scope="session")
 def guarded_server(tmp_path_factory):
     """A live server with low limits and both tokens on (tests/hardening_server.py)."""
-    process = ServerProcess(*guarded_flags(tmp_path_factory.mktemp("guarded")), ready_path="/readyz")
+    # One worker: the documented examples change labels and read them back in sequence.
+    process = ServerProcess(*guarded_flags(tmp_path_factory.mktemp("guarded")), "--workers=1",
+                            ready_path="/readyz")
     yield process
     process.stop()

@@ -32,7 +32,7 @@ def stack(tmp_path_factory):
     static.mkdir()
     (static / "probe.txt").write_text("served by nginx\n")
     start = lambda _: ServerProcess(f"--model_config_file={config}", "--trusted_proxies=1",
-                                    ready_path="/readyz")
+                                    "--access_log=-", ready_path="/readyz")
     with ThreadPoolExecutor(2) as pool:
         a, b = pool.map(start, range(2))
     (base / "nginx").mkdir()

@@ -37,9 +37,11 @@ def config(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def two_workers(config):
-    """Two workers, a metrics directory we can look into, and a GPU flag on a CPU machine."""
+    """Two workers, a metrics directory we can look into, a GPU flag on a CPU machine, and the
+    access log on (it names the worker that answered)."""
     metrics_dir = config.parent / "metrics"
     server = ServerProcess(f"--model_config_file={config}", "--workers=2", "--visible_gpus=0",
+                           "--access_log=-",
                            env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}, ready_path="/readyz")
     server.metrics_dir = metrics_dir
     wait_until(lambda: scrape(server, "serving_workers") == 2, 90, "both workers to load their models")
@@ -168,3 +170,13 @@ def test_sigterm_finishes_every_accepted_request(config):
         assert "models unloaded, batchers drained" in log
     finally:
         server.stop()
+
+
+def test_the_access_log_is_off_unless_asked_for(server, two_workers):
+    """TF Serving writes none and nginx logs every request in front of us; one line per
+    request cost about a fifth of a small request's CPU (bench/README.md)."""
+    line = re.compile(r'"POST /v1/models/half_plus_two:predict HTTP/1\.1" 200 .* verb=predict')
+    for running in (server, two_workers):  # started without and with --access_log=-
+        assert running.post(PREDICT, json={"instances": [1.0]}).status_code == 200
+    wait_until(lambda: line.search(two_workers.log_path.read_text()), 10, "the access-log line")
+    assert not line.search(server.log_path.read_text())

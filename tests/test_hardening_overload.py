@@ -32,7 +32,8 @@ def slow_server(tmp_path_factory):
     config = write_config(base / "models.config", {
         "slow": base / "slow",
         "half_plus_two": copy_model("saved_model_half_plus_two_cpu", base / "half_plus_two")})
-    process = ServerProcess(f"--model_config_file={config}", "--enable_batching",
+    # One worker: the counts below are of one process's queue (each worker has its own).
+    process = ServerProcess(f"--model_config_file={config}", "--enable_batching", "--workers=1",
                             f"--rest_api_timeout_in_ms={TIMEOUT_MS}", ready_path="/readyz")
     yield process
     process.stop()

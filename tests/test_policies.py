@@ -33,7 +33,10 @@ def deployment(tmp_path_factory):
         config.write_text(text if text is not None else
                           CONFIG.format(root=root, latest=latest, extra_label=extra_label))
     write()
-    server = ServerProcess(f"--model_config_file={config}", "--file_system_poll_wait_seconds=1",
+    # One worker: each step reads back what the previous one changed; how several workers
+    # converge on a config change is tests/test_admin.py's subject.
+    server = ServerProcess(f"--model_config_file={config}", "--workers=1",
+                           "--file_system_poll_wait_seconds=1",
                            "--model_config_file_poll_wait_seconds=1", env={"ADMIN_TOKEN": TOKEN})
     yield server, write
     server.stop()
