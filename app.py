@@ -28,13 +28,11 @@ def create_app(config: Settings | Mapping[str, Any] | None = None):
     from serving import gpu
     gpu.configure_process(settings.visible_gpus, settings.gpu_allow_growth)  # before TF loads
 
-    from flask import Flask
-    from flask_cors import CORS
-
-    from api import admin, errors, legacy, openapi, ops, rest, security, web
+    from api import admin, cors, errors, legacy, openapi, ops, rest, security, web
+    from api.flask_app import ServerFlask
     from serving.core import ServingCore
 
-    app = Flask(__name__)
+    app = ServerFlask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.config["SETTINGS"] = settings
     core = ServingCore(settings)
@@ -50,9 +48,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None):
     app.register_blueprint(legacy.bp)  # POST /get_my_predictions
     app.register_blueprint(admin.bp, url_prefix="/v1/admin")
     app.register_blueprint(openapi.bp)  # GET /openapi.json
-    if settings.rest_api_enable_cors_support:
-        CORS(app, resources={r"(?i)/v1/.*": {"origins": settings.cors_origins.split(",")}},
-             methods=["GET", "POST"], allow_headers=["Content-Type", "Authorization", "X-API-Key"])
+    cors.init_app(app, settings)       # --rest_api_enable_cors_support, on by default
     return app
 
 

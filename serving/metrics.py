@@ -72,19 +72,34 @@ def _m() -> SimpleNamespace:
     return _metrics
 
 
+_children: dict[tuple, tuple] = {}   # label values → their time series, per hook
+
+
+def _series(hook: str, *labels: str) -> tuple:
+    """The labelled series a per-request hook writes to, looked up once per label set:
+    prometheus_client's labels() takes a lock and builds a key on every call (~5 µs)."""
+    key = (hook, *labels)
+    found = _children.get(key)
+    if found is None:
+        m = _m()
+        found = {"request": (m.requests, m.latency),
+                 "batch": (m.batch_size, m.queue_wait, m.run)}[hook]
+        found = _children.setdefault(key, tuple(metric.labels(*labels) for metric in found))
+    return found
+
+
 def observe_request(model: str, version: str, verb: str, status: int, seconds: float) -> None:
-    m = _m()
-    labels = (model, version, verb, str(status))
-    m.requests.labels(*labels).inc()
-    m.latency.labels(*labels).observe(seconds)
+    count, latency = _series("request", model, version, verb, str(status))
+    count.inc()
+    latency.observe(seconds)
 
 
 def observe_batch(model: str, version: str, signature: str, size: int,
                   queue_wait_seconds: float, run_seconds: float) -> None:
-    m = _m()
-    m.batch_size.labels(model, version, signature).observe(size)
-    m.queue_wait.labels(model, version, signature).observe(queue_wait_seconds)
-    m.run.labels(model, version, signature).observe(run_seconds)
+    sizes, waits, runs = _series("batch", model, version, signature)
+    sizes.observe(size)
+    waits.observe(queue_wait_seconds)
+    runs.observe(run_seconds)
 
 
 def set_queue_length(model: str, version: str, signature: str, length: int) -> None:

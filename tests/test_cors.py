@@ -1,0 +1,63 @@
+"""CORS answers are flask-cors's own, whether or not the request carries an Origin: the
+answer to the Origin-less request is worked out once and reused (api/cors.py)."""
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask_cors import CORS
+
+from api import cors
+from serving.settings import Settings
+
+ORIGINS = ["*", "https://good.example,https://other.example"]
+REQUESTS = [
+    ("POST", "/v1/models/half_plus_two:predict", {}),
+    ("GET", "/v1/models/half_plus_two/metadata", {}),
+    ("GET", "/V1/Models/half_plus_two", {}),
+    ("GET", "/v1/models/nope", {}),                        # an error answer
+    ("GET", "/healthz", {}),                               # outside /v1/: no CORS
+    ("POST", "/v1/models/half_plus_two:predict", {"Origin": "https://good.example"}),
+    ("POST", "/v1/models/half_plus_two:predict", {"Origin": "https://evil.example"}),
+    ("OPTIONS", "/v1/models/half_plus_two:predict",
+     {"Origin": "https://good.example", "Access-Control-Request-Method": "POST",
+      "Access-Control-Request-Headers": "Content-Type"}),
+    ("GET", "/v1/models/half_plus_two", {"Access-Control-Request-Private-Network": "true"}),
+]
+
+
+def cors_headers(response) -> dict:
+    return {k: v for k, v in response.headers.items()
+            if k.lower().startswith("access-control-") or k.lower() == "vary"}
+
+
+@pytest.fixture(scope="module", params=ORIGINS)
+def pair(request, peer_config):
+    """Our app, and a bare Flask app given the same flask-cors options: the reference."""
+    from app import create_app
+    ours = create_app({"model_config_file": str(peer_config), "cors_origins": request.param})
+    reference = Flask("reference")
+    CORS(reference, **cors.options(Settings(cors_origins=request.param)))
+    reference.add_url_rule("/<path:anything>", "any", lambda anything: "",
+                           methods=["GET", "POST"])
+    yield ours.test_client(), reference.test_client()
+    ours.extensions["serving"].close()
+
+
+@pytest.mark.parametrize("method, path, headers", REQUESTS)
+def test_every_answer_carries_exactly_flask_cors_headers(pair, method, path, headers):
+    ours, reference = pair
+    for _ in range(2):  # the second answer comes from what the first worked out
+        mine = ours.open(path, method=method, headers=headers, json={"instances": [1.0]})
+        assert cors_headers(mine) == cors_headers(
+            reference.open(path, method=method, headers=headers))
+
+
+def test_cors_can_be_switched_off(peer_config):
+    from app import create_app
+    app = create_app({"model_config_file": str(peer_config),
+                      "rest_api_enable_cors_support": False})
+    try:
+        answer = app.test_client().get("/v1/models/half_plus_two", headers={"Origin": "https://a.example"})
+        assert answer.status_code == 200 and not cors_headers(answer)
+    finally:
+        app.extensions["serving"].close()
