@@ -2,8 +2,9 @@
 
 Never set preload_app: the app (TensorFlow, sessions, batcher threads) must be built in
 each worker after the fork. Values come from the environment so containers can tune them.
-The hooks below run in the master (metrics directory, dead workers) or in a worker as it
-stops (unload models, drain batchers); deploy/README.md explains the choices.
+The hooks below run in the master (a free port, the metrics directory, dead workers) or in a
+worker (its own socket once its models are loaded; unload models and drain batchers as it
+stops); deploy/README.md explains the choices.
 """
 import glob
 import os
@@ -20,11 +21,35 @@ threads = int(os.environ.get("THREADS", "16"))
 # connection and the others sat idle (bench/README.md). post_fork/post_worker_init below
 # open that socket only once the worker's models are loaded.
 reuse_port = True
+preload_app = False
+# A worker sends no heartbeat while create_app() loads its models, so this must exceed the
+# slowest full load, or the master kills and restarts the worker forever. A gthread worker's
+# loop beats every second while serving, so a long timeout costs nothing there.
+timeout = int(os.environ.get("WORKER_TIMEOUT", "300"))
+# After SIGTERM, in-flight requests get this long: above rest_api_timeout_in_ms (30 s).
+graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "40"))
+# nginx's upstream keepalive_timeout (deploy/nginx.conf, 4 s) stays below this, so nginx
+# never sends a request on a connection that gunicorn is closing.
+keepalive = 5
+# Heartbeat files on tmpfs: a disk-backed /tmp (container overlay) can stall them.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+accesslog = os.environ.get("ACCESS_LOG") or None  # off unless asked (app.py --access_log)
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info")
+# serving.* are WSGI environ keys that api/ops.py fills in for every request.
+access_log_format = ('%(h)s "%(r)s" %(s)s %(b)s model=%({serving.model}e)s '
+                     'version=%({serving.version}e)s verb=%({serving.verb}e)s '
+                     'latency=%(L)ss pid=%(p)s')
+
+_created_metrics_dir = []   # a temporary PROMETHEUS_MULTIPROC_DIR this master made
 
 
 def _refuse_a_taken_port(server):
     """SO_REUSEPORT would let this server share a port another server of the same user
-    listens on, silently splitting its traffic: stop, as gunicorn does without it."""
+    listens on, silently splitting its traffic: stop, as gunicorn does without it. A master
+    started by USR2 (an upgrade in place) shares the port with its parent on purpose."""
+    if server.master_pid:
+        return
     for address in server.cfg.address:
         if not isinstance(address, tuple):
             continue  # a unix socket path
@@ -52,27 +77,6 @@ def post_worker_init(worker):
     worker.sockets = sock.create_sockets(worker.cfg, worker.log)
     for listener in worker.sockets:
         util.close_on_exec(listener)
-preload_app = False
-# A worker sends no heartbeat while create_app() loads its models, so this must exceed the
-# slowest full load, or the master kills and restarts the worker forever. A gthread worker's
-# loop beats every second while serving, so a long timeout costs nothing there.
-timeout = int(os.environ.get("WORKER_TIMEOUT", "300"))
-# After SIGTERM, in-flight requests get this long: above rest_api_timeout_in_ms (30 s).
-graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "40"))
-# nginx's upstream keepalive_timeout (deploy/nginx.conf, 4 s) stays below this, so nginx
-# never sends a request on a connection that gunicorn is closing.
-keepalive = 5
-# Heartbeat files on tmpfs: a disk-backed /tmp (container overlay) can stall them.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-accesslog = os.environ.get("ACCESS_LOG") or None  # off unless asked (app.py --access_log)
-errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info")
-# serving.* are WSGI environ keys that api/ops.py fills in for every request.
-access_log_format = ('%(h)s "%(r)s" %(s)s %(b)s model=%({serving.model}e)s '
-                     'version=%({serving.version}e)s verb=%({serving.verb}e)s '
-                     'latency=%(L)ss pid=%(p)s')
-
-_created_metrics_dir = []   # a temporary PROMETHEUS_MULTIPROC_DIR this master made
 
 
 def on_starting(server):
