@@ -26,8 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from servers import ROOT, SHARED_BENCH, Running, Server, triton_available  # noqa: E402
 
 SERVERS = {
-    "ours-off": Server("ours, batching off", "ours"),
-    "ours-on": Server("ours, batching on", "ours", ("--enable_batching",)),
+    "ours-off": Server("ours, batching off", "ours", ("--noenable_batching",)),
+    "ours-on": Server("ours, batching on (default)", "ours"),
+    "ours-1w": Server("ours, batching on, 1 worker", "ours", ("--workers=1",)),
+    "ours-log": Server("ours, batching on, access log on", "ours", ("--access_log=-",)),
     "naive": Server("plain Flask, gthread 8 threads, -w 2", "naive", ("--threads", "8", "-w", "2")),
     "triton": Server("Triton (PyTriton), dynamic batching", "triton"),
 }
@@ -65,7 +67,8 @@ def parse(argv):
     parser.add_argument("--models", default="mlp,cnn")
     parser.add_argument("--clients", default="1,8,32,64")
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--servers", default="limit,ours-off,ours-on,naive,triton")
+    parser.add_argument("--servers", default="limit,ours-off,ours-on,naive,triton",
+                        help=f"any of limit,{','.join(SERVERS)}")
     parser.add_argument("--repeat", type=int, default=1, help="measure every server N times")
     args = parser.parse_args(argv)
     if args.quick:
@@ -117,7 +120,10 @@ def measure(server: Server, bench_dir: Path, model: str, clients: list[int], sec
         running.wait_ready()
         points = {}
         for count in clients:
+            before = running.cpu_seconds()
             points[count] = wrk(running.url, running.body, count, seconds)
+            used = running.cpu_seconds() - before
+            points[count]["cpu_ms"] = 1e3 * used / max(points[count]["requests"], 1)
             time.sleep(0.5)
         return points
     finally:
@@ -133,14 +139,15 @@ def wrk(url: str, body: Path, connections: int, seconds: float) -> dict:
     line = next(l for l in out.stdout.splitlines() if l.startswith("RESULT"))
     fields = dict(part.split("=", 1) for part in line.split()[1:] if "=" in part)
     return {"rps": float(fields["rps"]), "p50": float(fields["p50_ms"]),
-            "p99": float(fields["p99_ms"]), "errors": int(fields["errors"])}
+            "p99": float(fields["p99_ms"]), "errors": int(fields["errors"]),
+            "requests": int(fields["reqs"])}
 
 
 def print_table(results, servers, models, clients, repeat, reference) -> None:
     ref_name = {"triton": "Triton", "naive": "plain Flask"}.get(reference, "-")
     for model in models:
         print(f"\n{model}, 1 instance per request: req/s · p50 ms · p99 ms · errors · "
-              f"×{ref_name} (req/s ratio, same run)\n")
+              f"server CPU ms per request · ×{ref_name} (req/s ratio, same run)\n")
         print("| server | " + " | ".join(f"C={c}" for c in clients) + " |")
         print("|---|" + "---|" * len(clients))
         for round_ in range(repeat):
@@ -151,7 +158,8 @@ def print_table(results, servers, models, clients, repeat, reference) -> None:
                     base = results.get((reference, model, round_), {}).get(count)
                     ratio = f" · ×{point['rps'] / base['rps']:.2f}" if base and base["rps"] else ""
                     cells.append(f"{point['rps']:,.0f} · {point['p50']:.2f} · "
-                                 f"{point['p99']:.2f} · {point['errors']}{ratio}")
+                                 f"{point['p99']:.2f} · {point['errors']} · "
+                                 f"{point['cpu_ms']:.2f}{ratio}")
                 suffix = f" (run {round_ + 1})" if repeat > 1 else ""
                 print(f"| {SERVERS[key].label}{suffix} | " + " | ".join(cells) + " |")
 

@@ -98,6 +98,20 @@ class Running:
             time.sleep(0.3)
         raise RuntimeError(f"server not ready after {timeout}s: see {self.log}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by every process of this server (its session: workers,
+        Triton's own server and stub), read from /proc: what each request costs the machine,
+        steadier than req/s when other work shares the cores."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # a process that just ended
+            if int(fields[3]) == self.process.pid:  # fields[3]: session id
+                ticks += int(fields[11]) + int(fields[12])  # utime + stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)

@@ -25,7 +25,8 @@ def test_quick_benchmark_prints_a_table_with_traffic_and_no_errors(tmp_path):
         cells = row.strip("|").split("|")[1:]
         assert len(cells) == 2, row  # C=1 and C=8
         for cell in cells:
-            rps, _p50, _p99, errors = (part.strip() for part in cell.split("·")[:4])
+            rps, _p50, _p99, errors, cpu = (part.strip() for part in cell.split("·")[:5])
             assert float(rps.replace(",", "")) > 0, row
             assert errors == "0", row
+            assert float(cpu) > 0, row  # the server's processes were found and measured
     assert re.search(r"\| mlp \| 1 \| [\d.]+ \|", run.stdout), run.stdout  # in-process limit

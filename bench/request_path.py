@@ -1,0 +1,121 @@
+"""Where one request's time goes, stage by stage, in one process (no HTTP, one thread).
+
+    python bench/request_path.py [--models mlp,cnn] [--bench-dir DIR]
+
+For a single-instance body of each benchmark model: JSON parse, JSON → arrays, the model's
+run (batch 1), outputs → JSON, and the whole app called as WSGI (those stages plus Flask's
+routing and hooks, the batcher's inline path, metrics and headers); a do-nothing Flask app
+gives the framework's own floor. What this cannot show (gunicorn's HTTP work and the
+hand-offs between threads under load) is the gap between its total and the server CPU per
+request that `bench/run.py` prints.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def cost_us(call, rounds: int = 7, seconds: float = 0.3) -> float:
+    """Median over rounds of the mean time of one call, in microseconds."""
+    for _ in range(20):
+        call()
+    count = max(1, int(seconds / max(_once(call), 1e-6)))
+    means = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(count):
+            call()
+        means.append((time.perf_counter() - started) / count * 1e6)
+    return sorted(means)[len(means) // 2]
+
+
+def _once(call) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def wsgi_call(app, path: str, body: bytes):
+    """One POST through the WSGI interface, as gunicorn makes it."""
+    def call():
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "RAW_URI": path,
+                   "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8501",
+                   "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+                   "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
+                   "wsgi.input": io.BytesIO(body), "HTTP_HOST": "127.0.0.1:8501",
+                   "wsgi.errors": sys.stderr, "wsgi.multithread": True,
+                   "wsgi.multiprocess": True, "wsgi.run_once": False}
+        statuses = []
+        chunks = app(environ, lambda status, headers, exc_info=None: statuses.append(status))
+        b"".join(chunks)
+        getattr(chunks, "close", lambda: None)()
+        assert statuses[0].startswith("200"), statuses
+    return call
+
+
+def floor_app():
+    from flask import Flask, Response, request
+    app = Flask("floor")
+
+    @app.post("/v1/models/<name>:predict")
+    def predict(name):
+        request.get_data()
+        return Response(b'{"predictions": [[0.0]]}', mimetype="application/json")
+    return app
+
+
+def stages(model: str, bench_dir: Path) -> list[tuple[str, float]]:
+    from app import create_app
+    from serving import jsonio, tensors
+    from servers import models_config
+
+    app = create_app({"model_config_file": str(models_config(bench_dir, model)),
+                      "file_system_poll_wait_seconds": 0})
+    try:
+        body = (bench_dir / "bodies" / f"{model}_1.json").read_bytes()
+        servable = app.extensions["serving"].manager.resolve(model)
+        signature = servable.signature(None)
+        document = jsonio.loads(body)
+        feeds, columnar = tensors.decode_predict(document, signature.inputs, True)
+        outputs = servable.wrapper.run(signature.key, feeds)
+        path = f"/v1/models/{model}:predict"
+        return [
+            ("JSON parse (orjson)", cost_us(lambda: jsonio.loads(body))),
+            ("JSON → arrays", cost_us(lambda: tensors.decode_predict(document,
+                                                                     signature.inputs, True))),
+            ("model run, batch 1", cost_us(lambda: servable.wrapper.run(signature.key, feeds))),
+            ("outputs → JSON", cost_us(lambda: jsonio.dumps(tensors.encode_predict(outputs,
+                                                                                 columnar)))),
+            ("whole app (WSGI call)", cost_us(wsgi_call(app, path, body))),
+            ("do-nothing Flask app", cost_us(wsgi_call(floor_app(), path, body))),
+        ]
+    finally:
+        app.extensions["serving"].close()
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="mlp,cnn")
+    parser.add_argument("--bench-dir", default=os.environ.get("BENCH_DIR", "/tmp/bench"))
+    args = parser.parse_args(argv)
+    from run import prepare
+    bench_dir = Path(args.bench_dir)
+    prepare(bench_dir)
+    results = {model: stages(model, bench_dir) for model in args.models.split(",")}
+    models = list(results)
+    print("| stage (µs per request, one thread) | " + " | ".join(models) + " |")
+    print("|---|" + "---:|" * len(models))
+    for index, (name, _) in enumerate(results[models[0]]):
+        print(f"| {name} | " + " | ".join(f"{results[m][index][1]:,.0f}" for m in models) + " |")
+
+
+if __name__ == "__main__":
+    main()
