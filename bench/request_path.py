@@ -61,19 +61,9 @@ def wsgi_call(app, path: str, body: bytes):
     return call
 
 
-def floor_app():
-    from flask import Flask, Response, request
-    app = Flask("floor")
-
-    @app.post("/v1/models/<name>:predict")
-    def predict(name):
-        request.get_data()
-        return Response(b'{"predictions": [[0.0]]}', mimetype="application/json")
-    return app
-
-
 def stages(model: str, bench_dir: Path) -> list[tuple[str, float]]:
     from app import create_app
+    from floor_app import app as floor
     from serving import jsonio, tensors
     from servers import models_config
 
@@ -95,7 +85,7 @@ def stages(model: str, bench_dir: Path) -> list[tuple[str, float]]:
             ("outputs → JSON", cost_us(lambda: jsonio.dumps(tensors.encode_predict(outputs,
                                                                                  columnar)))),
             ("whole app (WSGI call)", cost_us(wsgi_call(app, path, body))),
-            ("do-nothing Flask app", cost_us(wsgi_call(floor_app(), path, body))),
+            ("do-nothing Flask app", cost_us(wsgi_call(floor, path, body))),
         ]
     finally:
         app.extensions["serving"].close()

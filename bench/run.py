@@ -31,6 +31,8 @@ SERVERS = {
     "ours-1w": Server("ours, batching on, 1 worker", "ours", ("--workers=1",)),
     "ours-log": Server("ours, batching on, access log on", "ours", ("--access_log=-",)),
     "naive": Server("plain Flask, gthread 8 threads, -w 2", "naive", ("--threads", "8", "-w", "2")),
+    "floor": Server("gunicorn + do-nothing Flask app (no model)", "floor",
+                    ("--threads", "16", "-w", "2", "--reuse-port")),
     "triton": Server("Triton (PyTriton), dynamic batching", "triton"),
 }
 
@@ -67,7 +69,7 @@ def parse(argv):
     parser.add_argument("--models", default="mlp,cnn")
     parser.add_argument("--clients", default="1,8,32,64")
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--servers", default="limit,ours-off,ours-on,naive,triton",
+    parser.add_argument("--servers", default="limit,floor,ours-off,ours-on,naive,triton",
                         help=f"any of limit,{','.join(SERVERS)}")
     parser.add_argument("--repeat", type=int, default=1, help="measure every server N times")
     args = parser.parse_args(argv)

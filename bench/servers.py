@@ -25,7 +25,7 @@ class Server:
     """One configuration under test: how to start it and where its predict URL is."""
 
     label: str
-    kind: str                      # ours | naive | triton
+    kind: str                      # ours | naive | floor | triton
     flags: tuple[str, ...] = ()    # ours: app.py flags; naive: gunicorn flags
     env: dict = dataclasses.field(default_factory=dict)
 
@@ -46,11 +46,12 @@ class Server:
                      "--rest_api_host=127.0.0.1",
                      f"--model_config_file={models_config(bench_dir, model)}",
                      "--file_system_poll_wait_seconds=0", *self.flags], ROOT, env)
-        if self.kind == "naive":
-            env.setdefault("GC_FREEZE", "1")  # its best configuration (RESULTS.md)
+        if self.kind in ("naive", "floor"):
+            env.setdefault("GC_FREEZE", "1")  # the plain Flask app's best setting (RESULTS.md)
+            app, folder = {"naive": ("naive_flask:app", SHARED_BENCH / "peers"),
+                           "floor": ("floor_app:app", ROOT / "bench")}[self.kind]
             return ([sys.executable, "-m", "gunicorn", "-k", "gthread", "-b", f"127.0.0.1:{port}",
-                     "--timeout", "60", *self.flags, "naive_flask:app"],
-                    SHARED_BENCH / "peers", env)
+                     "--timeout", "60", *self.flags, app], folder, env)
         python = bench_dir / "envs" / "pytriton" / "bin" / "python"
         env["LD_LIBRARY_PATH"] = os.path.join(sys.base_prefix, "lib")  # see RESULTS.md
         return [str(python), "pytriton_peer.py", model, "--ttl", "900"], SHARED_BENCH / "peers", env
