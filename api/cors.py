@@ -14,8 +14,8 @@ from flask import Response, request
 
 V1 = r"(?i)/v1/.*"                  # the resource CORS covers, as flask-cors matches it
 _V1 = re.compile(V1)
-# What changes flask-cors's answer, as WSGI environ keys.
-_ASKS = ("HTTP_ORIGIN", "HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK")
+# The request headers that change flask-cors's answer, as WSGI environ keys.
+_ORIGIN, _PRIVATE_NETWORK = "HTTP_ORIGIN", "HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK"
 
 
 def options(settings) -> dict:
@@ -37,8 +37,8 @@ def init_app(app, settings) -> None:
 
     def cors(response: Response) -> Response:
         environ = request.environ
-        if (environ["REQUEST_METHOD"] == "OPTIONS" or _ASKS[0] in environ or _ASKS[1] in environ
-                or "Access-Control-Allow-Origin" in response.headers):
+        if (environ["REQUEST_METHOD"] == "OPTIONS" or _ORIGIN in environ
+                or _PRIVATE_NETWORK in environ or "Access-Control-Allow-Origin" in response.headers):
             return full(response)
         if plain and _V1.match(unquote(request.path)):
             response.headers.extend(plain)

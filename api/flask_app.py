@@ -8,14 +8,15 @@ class ServerFlask(Flask):
     """Flask asks `inspect.iscoroutinefunction` of every view and hook on every request
     (~2.5 µs each, seven times per predict); the answer never changes, so it is kept."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._synced: dict = {}
+
     def ensure_sync(self, func):
-        cache = self.__dict__.setdefault("_sync_functions", {})
         try:
-            return cache[func]
-        except (KeyError, TypeError):  # TypeError: an unhashable callable; ask every time
-            synced = super().ensure_sync(func)
-        try:
-            cache[func] = synced
-        except TypeError:
-            pass
-        return synced
+            return self._synced[func]
+        except KeyError:
+            synced = self._synced[func] = super().ensure_sync(func)
+            return synced
+        except TypeError:  # an unhashable callable: ask every time
+            return super().ensure_sync(func)

@@ -26,7 +26,7 @@ class Server:
 
     label: str
     kind: str                      # ours | naive | floor | triton
-    flags: tuple[str, ...] = ()    # ours: app.py flags; naive: gunicorn flags
+    flags: tuple[str, ...] = ()    # ours: app.py flags; naive, floor: gunicorn flags
     env: dict = dataclasses.field(default_factory=dict)
 
     def url(self, port: int, model: str) -> str:
@@ -47,7 +47,8 @@ class Server:
                      f"--model_config_file={models_config(bench_dir, model)}",
                      "--file_system_poll_wait_seconds=0", *self.flags], ROOT, env)
         if self.kind in ("naive", "floor"):
-            env.setdefault("GC_FREEZE", "1")  # the plain Flask app's best setting (RESULTS.md)
+            if self.kind == "naive":
+                env.setdefault("GC_FREEZE", "1")  # its best configuration (RESULTS.md)
             app, folder = {"naive": ("naive_flask:app", SHARED_BENCH / "peers"),
                            "floor": ("floor_app:app", ROOT / "bench")}[self.kind]
             return ([sys.executable, "-m", "gunicorn", "-k", "gthread", "-b", f"127.0.0.1:{port}",
