@@ -1,6 +1,6 @@
 """The floor under any Flask model server: gunicorn and Flask answering the predict URL with
 a fixed body, with no model, no JSON parsing and no batching. `bench/run.py --servers floor`
-serves it with our gunicorn settings, to show what HTTP and Flask alone cost per request."""
+serves it with deploy/gunicorn.conf.py, to show what HTTP and Flask alone cost per request."""
 from flask import Flask, Response, request
 
 app = Flask("floor")

@@ -44,15 +44,14 @@ def _once(call) -> float:
 
 
 def wsgi_call(app, path: str, body: bytes):
-    """One POST through the WSGI interface, as gunicorn makes it."""
+    """One POST through the WSGI interface, as gunicorn makes it (the environ is built once
+    by werkzeug; each call gets a fresh body stream)."""
+    from werkzeug.test import EnvironBuilder
+    base = EnvironBuilder(path=path, method="POST", data=body,
+                          content_type="application/json").get_environ()
+
     def call():
-        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "RAW_URI": path,
-                   "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8501",
-                   "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
-                   "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
-                   "wsgi.input": io.BytesIO(body), "HTTP_HOST": "127.0.0.1:8501",
-                   "wsgi.errors": sys.stderr, "wsgi.multithread": True,
-                   "wsgi.multiprocess": True, "wsgi.run_once": False}
+        environ = {**base, "wsgi.input": io.BytesIO(body)}
         statuses = []
         chunks = app(environ, lambda status, headers, exc_info=None: statuses.append(status))
         b"".join(chunks)

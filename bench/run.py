@@ -31,8 +31,7 @@ SERVERS = {
     "ours-1w": Server("ours, batching on, 1 worker", "ours", ("--workers=1",)),
     "ours-log": Server("ours, batching on, access log on", "ours", ("--access_log=-",)),
     "naive": Server("plain Flask, gthread 8 threads, -w 2", "naive", ("--threads", "8", "-w", "2")),
-    "floor": Server("gunicorn + do-nothing Flask app (no model)", "floor",
-                    ("--threads", "16", "-w", "2", "--reuse-port")),
+    "floor": Server("gunicorn + do-nothing Flask app (no model)", "floor"),
     "triton": Server("Triton (PyTriton), dynamic batching", "triton"),
 }
 

@@ -26,7 +26,7 @@ class Server:
 
     label: str
     kind: str                      # ours | naive | floor | triton
-    flags: tuple[str, ...] = ()    # ours: app.py flags; naive, floor: gunicorn flags
+    flags: tuple[str, ...] = ()    # ours: app.py flags; naive: gunicorn flags
     env: dict = dataclasses.field(default_factory=dict)
 
     def url(self, port: int, model: str) -> str:
@@ -46,13 +46,15 @@ class Server:
                      "--rest_api_host=127.0.0.1",
                      f"--model_config_file={models_config(bench_dir, model)}",
                      "--file_system_poll_wait_seconds=0", *self.flags], ROOT, env)
-        if self.kind in ("naive", "floor"):
-            if self.kind == "naive":
-                env.setdefault("GC_FREEZE", "1")  # its best configuration (RESULTS.md)
-            app, folder = {"naive": ("naive_flask:app", SHARED_BENCH / "peers"),
-                           "floor": ("floor_app:app", ROOT / "bench")}[self.kind]
+        if self.kind == "floor":  # our gunicorn settings, file and all, around a bare app
+            config = ROOT / "deploy" / "gunicorn.conf.py"
+            return ([sys.executable, "-m", "gunicorn", "-c", str(config), "-b",
+                     f"127.0.0.1:{port}", "floor_app:app"], ROOT / "bench", env)
+        if self.kind == "naive":
+            env.setdefault("GC_FREEZE", "1")  # its best configuration (RESULTS.md)
             return ([sys.executable, "-m", "gunicorn", "-k", "gthread", "-b", f"127.0.0.1:{port}",
-                     "--timeout", "60", *self.flags, app], folder, env)
+                     "--timeout", "60", *self.flags, "naive_flask:app"],
+                    SHARED_BENCH / "peers", env)
         python = bench_dir / "envs" / "pytriton" / "bin" / "python"
         env["LD_LIBRARY_PATH"] = os.path.join(sys.base_prefix, "lib")  # see RESULTS.md
         return [str(python), "pytriton_peer.py", model, "--ttl", "900"], SHARED_BENCH / "peers", env

@@ -3,6 +3,7 @@ answer to the Origin-less request is worked out once and reused (api/cors.py).""
 from __future__ import annotations
 
 import pytest
+import requests
 from flask import Flask
 from flask_cors import CORS
 
@@ -35,11 +36,7 @@ def pair(request, peer_config):
     """Our app, and a bare Flask app given the same flask-cors options: the reference."""
     from app import create_app
     ours = create_app({"model_config_file": str(peer_config), "cors_origins": request.param})
-    reference = Flask("reference")
-    CORS(reference, **cors.options(Settings(cors_origins=request.param)))
-    reference.add_url_rule("/<path:anything>", "any", lambda anything: "",
-                           methods=["GET", "POST"])
-    yield ours.test_client(), reference.test_client()
+    yield ours.test_client(), reference_client(request.param)
     ours.extensions["serving"].close()
 
 
@@ -50,6 +47,23 @@ def test_every_answer_carries_exactly_flask_cors_headers(pair, method, path, hea
         mine = ours.open(path, method=method, headers=headers, json={"instances": [1.0]})
         assert cors_headers(mine) == cors_headers(
             reference.open(path, method=method, headers=headers))
+
+
+def reference_client(origins: str):
+    app = Flask("reference")
+    CORS(app, **cors.options(Settings(cors_origins=origins)))
+    app.add_url_rule("/<path:anything>", "any", lambda anything: "", methods=["GET", "POST"])
+    return app.test_client()
+
+
+@pytest.mark.parametrize("method, path, headers", REQUESTS[:6])
+def test_the_live_server_answers_with_flask_cors_headers(server, method, path, headers):
+    """Through gunicorn, whose workers build the reused answer at start."""
+    for _ in range(2):
+        mine = requests.request(method, server.url + path, headers=headers,
+                                json={"instances": [1.0]}, timeout=30)
+        assert cors_headers(mine) == cors_headers(
+            reference_client("*").open(path, method=method, headers=headers))
 
 
 def test_cors_can_be_switched_off(peer_config):

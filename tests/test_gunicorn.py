@@ -18,6 +18,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import ServerProcess, copy_model, wait_until, write_config
+from tests.workers import listen_queues
 from tests.test_deploy_files import dockerfile_instructions
 
 pytestmark = pytest.mark.e2e
@@ -134,12 +135,10 @@ def test_the_dockerfile_healthcheck_command_runs_outside_docker(two_workers):
 
 
 def accept_queue(port: int) -> int:
-    """Connections the kernel holds for the listener that no worker has accepted yet."""
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        local, state, queues = line.split()[1], line.split()[3], line.split()[4]
-        if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
-            return int(queues.split(":")[1], 16)
-    raise AssertionError(f"no listener on port {port}")
+    """Connections the kernel holds for the listeners that no worker has accepted yet."""
+    queues = listen_queues(port)
+    assert queues, f"no listener on port {port}"
+    return sum(queues)
 
 
 def test_sigterm_finishes_every_accepted_request(config):

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from tests.helpers import ROOT, ServerProcess, copy_model, free_port, write_config
+from tests.workers import listen_queues, worker_pids
 
 
 @pytest.fixture
@@ -26,11 +27,8 @@ def config(tmp_path):
 
 
 def listeners(port: int) -> int:
-    """Sockets in LISTEN state on 127.0.0.1:port (one per worker that is serving)."""
-    wanted = f"0100007F:{port:04X}"
-    with open("/proc/net/tcp") as table:
-        return sum(1 for line in table.readlines()[1:]
-                   if line.split()[1] == wanted and line.split()[3] == "0A")
+    """Sockets listening on the port: one per worker that is serving."""
+    return len(listen_queues(port))
 
 
 def answered(port: int, seconds: float) -> bool | None:
@@ -81,8 +79,7 @@ def test_keep_alive_connections_are_spread_over_the_workers(config):
 
         with ThreadPoolExecutor(32) as pool:  # 32 connections, kept open by their sessions
             assert list(pool.map(predict, sessions)) == [{"predictions": [[2.5]]}] * 32
-        workers = subprocess.run(["pgrep", "-P", str(server.process.pid)],
-                                 capture_output=True, text=True).stdout.split()
+        workers = worker_pids(server)
         held = {pid: sum(1 for fd in os.listdir(f"/proc/{pid}/fd")
                          if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"))
                 for pid in workers}
