@@ -20,10 +20,12 @@ BODY = {"instances": [1.0]}
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
+    """One worker: each worker polls the base path on its own, so two could briefly disagree
+    about a version's state between two reads (test_admin covers workers converging)."""
     base = tmp_path_factory.mktemp("hot") / "hpt"
     base.mkdir()
     copy_version(TWO, base, 1)
-    server = ServerProcess("--model_name=hpt", f"--model_base_path={base}",
+    server = ServerProcess("--model_name=hpt", f"--model_base_path={base}", "--workers=1",
                            f"--file_system_poll_wait_seconds={POLL}")
     yield server, base
     server.stop()
@@ -92,15 +94,17 @@ def test_a_corrupt_version_never_replaces_the_good_one_and_shows_its_error(serve
     bad = base / str(fresh)
     bad.mkdir()
     (bad / "saved_model.pb").write_bytes(b"this is not a protobuf")
-    with Load(server.url + "/v1/models/hpt:predict", BODY, clients=8) as load:
-        wait_until(lambda: states(server)[0][:2] == (str(fresh), "END"))
-    assert load.failures() == []
-    assert {a[3] for a in load.answers} == {str(good)}
-    reply = server.get(f"/v1/models/hpt/versions/{fresh}").json()["model_version_status"][0]
-    assert reply["status"]["error_code"] != "OK" and reply["status"]["error_message"]
-    listed = [int(v) for v, _, _ in states(server)]
-    assert listed == sorted(listed, reverse=True)  # newest first, as TF Serving lists them
-    shutil.rmtree(bad)
+    try:
+        with Load(server.url + "/v1/models/hpt:predict", BODY, clients=8) as load:
+            wait_until(lambda: states(server)[0][:2] == (str(fresh), "END"))
+        assert load.failures() == []
+        assert {a[3] for a in load.answers} == {str(good)}
+        reply = server.get(f"/v1/models/hpt/versions/{fresh}").json()["model_version_status"][0]
+        assert reply["status"]["error_code"] != "OK" and reply["status"]["error_message"]
+        listed = [int(v) for v, _, _ in states(server)]
+        assert listed == sorted(listed, reverse=True)  # newest first, as TF Serving lists them
+    finally:
+        shutil.rmtree(bad)  # a later test must not take the corrupt copy for the newest
     wait_until(lambda: str(fresh) not in [v for v, _, _ in states(server)])
 
 
