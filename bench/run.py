@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from servers import ROOT, SHARED_BENCH, Running, Server, triton_available  # noqa: E402
+from servers import SHARED_BENCH, Running, Server, triton_available  # noqa: E402
 
 SERVERS = {
     "ours-off": Server("ours, batching off", "ours", ("--noenable_batching",)),

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -63,21 +64,24 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """`python app.py FLAGS` (gunicorn, real HTTP) on a free loopback port."""
+    """`python app.py FLAGS` (gunicorn, real HTTP) on a loopback port (a free one unless
+    given); returns once `ready_path` answers, or at once when it is None."""
 
-    def __init__(self, *flags: str, env: dict | None = None, ready_path: str = "/v1/models",
-                 timeout: float = 120.0, cwd: Path = ROOT, command: list[str] | None = None):
-        self.port = free_port()
+    def __init__(self, *flags: str, env: dict | None = None, ready_path: str | None = "/v1/models",
+                 timeout: float = 120.0, cwd: Path = ROOT, command: list[str] | None = None,
+                 port: int | None = None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"server-{self.port}.log"
-        self._log = open(self.log_path, "wb")
+        handle, name = tempfile.mkstemp(prefix=f"server-{self.port}-", suffix=".log")
+        self.log_path, self._log = Path(name), os.fdopen(handle, "wb")  # own file per server
         full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
         argv = command or [sys.executable, str(ROOT / "app.py")]
         self.process = subprocess.Popen(
             [*argv, f"--rest_api_port={self.port}", "--rest_api_host=127.0.0.1", *flags],
             cwd=cwd, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True)
-        self._wait_ready(ready_path, timeout)
+        if ready_path is not None:
+            self._wait_ready(ready_path, timeout)
 
     def _wait_ready(self, path: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout

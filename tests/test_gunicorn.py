@@ -18,7 +18,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import ServerProcess, copy_model, wait_until, write_config
-from tests.workers import listen_queues
+from tests.workers import listen_queues, worker_pids
 from tests.test_deploy_files import dockerfile_instructions
 
 pytestmark = pytest.mark.e2e
@@ -56,18 +56,6 @@ def scrape(server, name: str, **labels) -> float:
                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
-def worker_pids(server) -> set[int]:
-    children = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == server.process.pid:
-            children.add(int(stat.parent.name))
-    return children
-
-
 def maps_tensorflow(pid: int) -> bool:
     return "libtensorflow_framework" in Path(f"/proc/{pid}/maps").read_text()
 
@@ -89,7 +77,7 @@ def predict_on_fresh_connections(server, count: int) -> None:
 
 
 def test_each_worker_loads_its_own_models_after_the_fork(two_workers):
-    workers = worker_pids(two_workers)
+    workers = set(worker_pids(two_workers))
     assert len(workers) == 2
     # The classic TensorFlow-and-fork deadlock cannot happen: the master never loads TF.
     assert not maps_tensorflow(two_workers.process.pid)
@@ -110,11 +98,11 @@ def test_metrics_add_up_over_all_workers(two_workers):
 
 
 def test_a_killed_worker_is_replaced_and_stops_counting(two_workers):
-    before = worker_pids(two_workers)
+    before = set(worker_pids(two_workers))
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
-    wait_until(lambda: len(worker_pids(two_workers) - before) == 1, 90, "a replacement worker")
-    (fresh,) = worker_pids(two_workers) - before
+    wait_until(lambda: len(set(worker_pids(two_workers)) - before) == 1, 90, "a replacement worker")
+    (fresh,) = set(worker_pids(two_workers)) - before
     deadline = time.monotonic() + 60   # the replacement loads its models, then answers too
     while fresh not in answering_pids(two_workers) and time.monotonic() < deadline:
         predict_on_fresh_connections(two_workers, 16)

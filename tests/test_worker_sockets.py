@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
-from tests.helpers import ROOT, ServerProcess, copy_model, free_port, write_config
+from tests.helpers import ServerProcess, copy_model, write_config
 from tests.workers import listen_queues, worker_pids
 
 
@@ -46,12 +44,8 @@ def answered(port: int, seconds: float) -> bool | None:
 
 
 def test_no_connection_waits_on_a_worker_that_is_still_loading(config):
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), f"--rest_api_port={port}",
-         "--rest_api_host=127.0.0.1", f"--model_config_file={config}", "--workers=2"],
-        cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = ServerProcess(f"--model_config_file={config}", "--workers=2", ready_path=None)
+    port = server.port
     try:
         outcomes, deadline = [], time.monotonic() + 120
         while time.monotonic() < deadline and listeners(port) < 2:
@@ -60,8 +54,7 @@ def test_no_connection_waits_on_a_worker_that_is_still_loading(config):
         outcomes += [answered(port, 3.0) for _ in range(20)]
         assert False not in outcomes  # refused while loading, answered once listening
     finally:
-        os.killpg(process.pid, 15)
-        process.wait(60)
+        server.stop()
 
 
 def test_keep_alive_connections_are_spread_over_the_workers(config):
@@ -94,13 +87,11 @@ def test_a_second_server_on_a_taken_port_refuses_to_start(config):
     """SO_REUSEPORT would let it join the port and take half the first server's traffic."""
     first = ServerProcess(f"--model_config_file={config}", "--workers=1")
     try:
-        second = subprocess.run(
-            [sys.executable, str(ROOT / "app.py"), f"--rest_api_port={first.port}",
-             "--rest_api_host=127.0.0.1", f"--model_config_file={config}", "--workers=1"],
-            cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True,
-            text=True, timeout=120)
-        assert second.returncode != 0
-        assert f"Cannot listen on 127.0.0.1:{first.port}" in second.stderr + second.stdout
+        second = ServerProcess(f"--model_config_file={config}", "--workers=1",
+                               port=first.port, ready_path=None)
+        second.process.wait(120)
+        assert second.stop() != 0
+        assert f"Cannot listen on 127.0.0.1:{first.port}" in second.log()
         assert listeners(first.port) == 1
         answer = first.post("/v1/models/half_plus_two:predict", json={"instances": [1.0]})
         assert answer.json() == {"predictions": [2.5]}
