@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from typing import Any, Mapping
 
 from serving.settings import Settings
@@ -25,8 +26,9 @@ GUNICORN_CONFIG = os.path.join(HERE, "deploy", "gunicorn.conf.py")
 def create_app(config: Settings | Mapping[str, Any] | None = None):
     """Build the Flask app and this process's serving core (models, sessions, threads)."""
     settings = config if isinstance(config, Settings) else Settings.load(overrides=config)
-    from serving import gpu
+    from serving import gpu, tf_logs
     gpu.configure_process(settings.visible_gpus, settings.gpu_allow_growth)  # before TF loads
+    tf_logs.import_tensorflow(settings.tensorflow_logs)
 
     from api import admin, cors, errors, legacy, openapi, ops, rest, security, web
     from api.flask_app import ServerFlask
@@ -39,7 +41,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None):
     core.start()
     app.extensions["serving"] = core
     from serving.poller import start_polling
-    app.extensions["versions"] = start_polling(core.manager, settings)  # thread: after fork
+    app.extensions["versions"] = start_polling(core.manager, settings, core.snapshot)  # after fork
     errors.init_app(app)
     ops.init_app(app, settings)
     security.init_app(app, settings)  # limits, optional API token, headers, in-memory uploads
@@ -75,23 +77,34 @@ def _gunicorn_application(settings: Settings):
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("MODEL_SERVER_STARTED", str(time.time()))  # for the "Ready" line
+    # gunicorn's own line format, so the server's log reads as one.
+    logging.basicConfig(level=logging.INFO, datefmt="%Y-%m-%d %H:%M:%S %z",
+                        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
     try:
         settings = Settings.load(argv=sys.argv[1:] if argv is None else argv)
     except ValueError as exc:  # a flag or environment variable with a value of the wrong type
         print(f"Failed to start server. Error: {exc}", file=sys.stderr)
         return 2
-    from serving.model_config import ConfigError, config_from_settings
+    from serving.model_config import ConfigError, take_snapshot
     from serving.monitoring_config import metrics_path
     try:
-        config_from_settings(settings)  # fail before forking: a bad config stops the start
+        # Read once, before forking: a bad config stops the start, and every worker (and
+        # every worker gunicorn restarts later) starts from this same copy.
+        take_snapshot(settings)
         metrics_path(settings.monitoring_config_file)
     except ConfigError as exc:
         print(f"Failed to start server. Error: {exc}", file=sys.stderr)
         return 2
     if settings.debug:
-        create_app(settings).run(host=settings.rest_api_host, port=settings.rest_api_port,
-                                 debug=True, use_reloader=False, threaded=True)
+        app = create_app(settings)
+        took = time.time() - float(os.environ["MODEL_SERVER_STARTED"])
+        logging.getLogger("app").info("Ready in %.1f s: %s; serving http://%s:%d (Flask's "
+                                      "development server)", took,
+                                      app.extensions["serving"].manager.summary(),
+                                      settings.rest_api_host, settings.rest_api_port)
+        app.run(host=settings.rest_api_host, port=settings.rest_api_port, debug=True,
+                use_reloader=False, threaded=True)
         return 0
     _gunicorn_application(settings).run()
     return 0

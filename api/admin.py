@@ -16,6 +16,7 @@ are off (403). A change is saved to disk and reaches every worker within one pol
 from __future__ import annotations
 
 import hmac
+import os
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.datastructures import WWWAuthenticate
@@ -33,6 +34,11 @@ def _control():
 
 def _json(payload) -> Response:
     return Response(jsonio.dumps(payload), mimetype="application/json")
+
+
+def _model(name: str) -> Response:
+    """One model as this worker now holds it: after a change, what the change wrote."""
+    return _json({**_control().describe(name), "worker_pid": os.getpid()})
 
 
 def _version_from_body():
@@ -62,31 +68,31 @@ def list_models():
 
 @bp.get("/models/<name>")
 def show_model(name):
-    return _json(_control().describe(name))
+    return _model(name)
 
 
 @bp.put("/models/<name>/default")
 def pin_default(name):
     _control().pin(name, _version_from_body())
-    return _json(_control().describe(name))
+    return _model(name)
 
 
 @bp.delete("/models/<name>/default")
 def unpin_default(name):
     _control().clear_route(name, "default")
-    return _json(_control().describe(name))
+    return _model(name)
 
 
 @bp.put("/models/<name>/labels/<label>")
 def set_label(name, label):
     _control().set_label(name, label, _version_from_body())
-    return _json(_control().describe(name))
+    return _model(name)
 
 
 @bp.delete("/models/<name>/labels/<label>")
 def delete_label(name, label):
     _control().delete_label(name, label)
-    return _json(_control().describe(name))
+    return _model(name)
 
 
 @bp.put("/models/<name>/traffic")
@@ -95,13 +101,13 @@ def set_traffic(name):
     if not isinstance(document, dict) or "split" not in document:
         raise InvalidArgument('expected a JSON object {"split": {"version": weight, ...}}')
     _control().set_split(name, document["split"])
-    return _json(_control().describe(name))
+    return _model(name)
 
 
 @bp.delete("/models/<name>/traffic")
 def clear_traffic(name):
     _control().clear_route(name, "split")
-    return _json(_control().describe(name))
+    return _model(name)
 
 
 @bp.post("/reload")

@@ -89,11 +89,14 @@ def _body() -> bytes:
 def post(_api, _rest):
     name, version, label, verb = _match(_POST)
     manager, limits = core().manager, current_app.extensions.get("limits", DEFAULT_LIMITS)
-    if verb.lower() == "predict":
+    # The URL matches in any case, but TF Serving then compares the verb exactly.
+    if verb == "predict":
         servable, payload = inference.predict(manager, name, version, label, _body(), limits)
-    else:
-        servable, payload = inference.classify_or_regress(manager, verb.lower(), name,
+    elif verb in ("classify", "regress"):
+        servable, payload = inference.classify_or_regress(manager, verb, name,
                                                           version, label, _body(), limits)
+    else:
+        raise InvalidArgument(f"Malformed request: {request.method} {_raw_path()}")
     return _json(payload, version=servable.version)
 
 
@@ -106,7 +109,7 @@ def get(_api, _rest):
             raise InvalidArgument("Missing model name in request.")
         # Our addition: TF Serving answers 400 here; we list every model and its versions.
         return _json(inference.models_payload(manager))
-    if metadata:
+    if metadata == "metadata":  # any other case of it asks for the status, as in TF Serving
         return _json(inference.metadata_payload(manager, name, version, label))
     # TF Serving does not resolve a label for status: it lists every version.
     return _json(inference.status_payload(manager, name, version))

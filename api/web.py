@@ -66,6 +66,17 @@ def _page(status: int = 200, **context) -> Response:
     return response
 
 
+@bp.app_template_filter("knows")
+def knows(choice: images.Choice) -> str:
+    """What a model can tell apart, and where its labels come from, in one sentence."""
+    labels = list(choice.labels)
+    shown = ", ".join(labels[:12]) + (f", … ({len(labels)} in all)" if len(labels) > 12 else "")
+    if choice.labels_source:
+        return f"{choice.name} knows {len(labels)} labels: {shown} (from {choice.labels_source})."
+    return (f"{choice.name} knows {len(labels)} classes, shown as their numbers {shown} "
+            f"(it has no assets.extra/labels.txt).")
+
+
 @bp.after_request
 def _headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CSP)

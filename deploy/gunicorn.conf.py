@@ -6,11 +6,15 @@ The hooks below run in the master (a free port, the metrics directory, dead work
 worker (its own socket once its models are loaded; unload models and drain batchers as it
 stops); deploy/README.md explains the choices.
 """
+import fcntl
 import glob
 import os
 import shutil
 import socket
 import tempfile
+import time
+
+from gunicorn.glogging import Logger
 
 bind = [f"{os.environ.get('REST_API_HOST', '0.0.0.0')}:{os.environ.get('REST_API_PORT', '8501')}"]
 worker_class = "gthread"
@@ -35,6 +39,9 @@ keepalive = 5
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = os.environ.get("ACCESS_LOG") or None  # off unless asked (app.py --access_log)
 errorlog = "-"
+# gunicorn >= 25 opens a control socket at one fixed path per user ($HOME/.gunicorn/): every
+# server on the host would fight over it. Signals (HUP, TTIN, TERM) manage this server.
+control_socket_disable = True
 loglevel = os.environ.get("LOG_LEVEL", "info")
 # serving.* are WSGI environ keys that api/ops.py fills in for every request.
 access_log_format = ('%(h)s "%(r)s" %(s)s %(b)s model=%({serving.model}e)s '
@@ -42,6 +49,26 @@ access_log_format = ('%(h)s "%(r)s" %(s)s %(b)s model=%({serving.model}e)s '
                      'latency=%(L)ss pid=%(p)s')
 
 _created_metrics_dir = []   # a temporary PROMETHEUS_MULTIPROC_DIR this master made
+READY_FILE = "ready-workers"  # in the metrics directory: one line per worker that is ready
+
+
+def _urls(cfg) -> str:
+    return ", ".join(f"http://{address}" if not address.startswith("unix:") else address
+                     for address in cfg.bind)
+
+
+class ServerLogger(Logger):
+    """gunicorn's logger, but "Listening at:" names the address: with reuse_port the master
+    holds no socket (each worker opens its own), and gunicorn would print an empty list."""
+
+    def info(self, msg, *args, **kwargs):
+        if msg.startswith("Listening at:") and args and not args[0]:
+            args = (_urls(self.cfg) + " (a socket per worker, opened once its models are "
+                    "loaded)", *args[1:])
+        super().info(msg, *args, **kwargs)
+
+
+logger_class = ServerLogger
 
 
 def _refuse_a_taken_port(server):
@@ -77,16 +104,53 @@ def post_worker_init(worker):
     worker.sockets = sock.create_sockets(worker.cfg, worker.log)
     for listener in worker.sockets:
         util.close_on_exec(listener)
+    _announce_ready(worker)
+
+
+def _announce_ready(worker):
+    """The last of the first workers to be ready logs one line for the whole server."""
+    serving = getattr(worker.wsgi, "extensions", {}).get("serving")
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if serving is None or not folder:
+        return
+    with open(os.path.join(folder, READY_FILE), "a+") as ready:
+        fcntl.flock(ready, fcntl.LOCK_EX)
+        ready.write(f"{worker.pid}\n")
+        ready.flush()
+        ready.seek(0)
+        count = len(ready.read().split())
+    if count == worker.cfg.workers:
+        started = float(os.environ.get("MODEL_SERVER_STARTED", "0") or 0)
+        took = f" in {time.time() - started:.1f} s" if started else ""
+        worker.log.info("Ready%s: %s; serving %s with %d worker%s", took,
+                        serving.manager.summary(), _urls(worker.cfg), count,
+                        "s" * (count != 1))
+
+
+def _snapshot_the_model_config():
+    """`gunicorn -c this-file 'app:create_app()'`: read the model config here, in the master,
+    so that every worker starts from the same one (`python app.py` has read it already)."""
+    from serving import model_config
+    from serving.settings import Settings
+    if model_config.has_snapshot():
+        return
+    try:
+        model_config.take_snapshot(Settings.load())
+    except (model_config.ConfigError, ValueError) as exc:
+        raise SystemExit(f"Failed to start server. Error: {exc}") from None
 
 
 def on_starting(server):
-    """Master, before any fork: check the port is free; give the workers one fresh directory
-    for their metrics."""
+    """Master, before any fork: check the port is free; read the model config once; give
+    the workers one fresh directory for their metrics."""
     _refuse_a_taken_port(server)
+    _snapshot_the_model_config()
+    os.environ.setdefault("MODEL_SERVER_STARTED", str(time.time()))
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path:
         os.makedirs(path, exist_ok=True)
-        for stale in glob.glob(os.path.join(path, "*.db")):  # counters of an earlier run
+        for stale in [*glob.glob(os.path.join(path, "*.db")),  # counters of an earlier run
+                      *glob.glob(os.path.join(path, READY_FILE))]:
             os.remove(stale)
     else:
         path = tempfile.mkdtemp(prefix="model-server-metrics-")

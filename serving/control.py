@@ -15,8 +15,10 @@ from google.protobuf import json_format
 
 from serving import inference, routing_store
 from serving.errors import FailedPrecondition, Internal, InvalidArgument, NotFound
-from serving.model_config import ConfigError, config_from_settings, read_model_config
+from serving.model_config import (ConfigError, config_from_settings, digest,
+                                  read_model_config, snapshot_for)
 from serving.routing import Route, parse_split, parse_version
+from serving.versions import PIN_REQUEST, SPLIT_REQUEST
 
 log = logging.getLogger(__name__)
 
@@ -24,33 +26,48 @@ _LABEL = re.compile(r"[a-zA-Z0-9_]+")
 
 
 class VersionControl:
-    def __init__(self, manager, settings):
+    def __init__(self, manager, settings, snapshot=None):
         self.manager = manager
         self.settings = settings
         self.config_file = settings.model_config_file
         self.state_file = routing_store.state_path(settings)
         self.config_error = ""
+        self._snapshot = snapshot or snapshot_for(settings)
         self._lock = threading.Lock()
-        self._seen: dict[str, tuple | None | object] = {}
+        # What each watched file held when last applied (a digest of its bytes; None: absent).
+        # The config file starts as the snapshot the worker's models were configured from.
+        self._seen: dict[str, str | None] = {}
+        if self.config_file and self._snapshot.file_digest is not None:
+            self._seen[self.config_file] = self._snapshot.file_digest
         self._state: dict = {"models": {}}
 
     # -- disk → this worker -------------------------------------------------------------------
-    def refresh(self, watch_config: bool = True, force: bool = False) -> bool:
-        """Apply the config and state files if they changed; True when something did."""
+    def refresh(self, watch_config: bool = True, force: bool = False,
+                rescan: bool = True) -> bool:
+        """Apply the config and state files if they changed; True when something did.
+
+        `rescan`: without a config file, look for model folders added or removed since the
+        snapshot (the file-system poll); otherwise the snapshot's models stay."""
         with self._lock:
             changed = self._read_state(force)
             if self.config_file:
                 if watch_config:
                     changed = self._read_config_file(force) or changed
-            else:  # models_dir is rescanned: a new model folder is a new model
-                changed = self._configure_from_settings() or changed
+            else:
+                changed = self._configure_from_settings(rescan) or changed
             for name in self.manager.model_names():
                 self.manager.set_route(name, self._route(name))
+                if changed:  # labels read from the disk take effect now, not at the next scan
+                    self.manager.commit_labels(name)
             return changed
 
     def _changed(self, path: str, force: bool) -> bool:
-        now = routing_store.signature(path)
-        if not force and self._seen.get(path, object()) == now:
+        try:
+            with open(path, "rb") as handle:
+                now = digest(handle.read())
+        except OSError:
+            now = None
+        if not force and path in self._seen and self._seen[path] == now:
             return False
         self._seen[path] = now
         return True
@@ -78,9 +95,10 @@ class VersionControl:
         self.manager.configure(config.model_config_list)
         return True
 
-    def _configure_from_settings(self) -> bool:
+    def _configure_from_settings(self, rescan: bool) -> bool:
         try:
-            config = config_from_settings(self.settings).model_config_list
+            config = (config_from_settings(self.settings) if rescan
+                      else self._snapshot.model_config()).model_config_list
         except ConfigError as exc:
             log.error("models not rescanned: %s", exc)
             return False
@@ -101,23 +119,29 @@ class VersionControl:
             log.error("route of %s in %s ignored: %s", name, self.state_file, exc)
             return None
 
-    # -- operator changes: disk first, then this worker ---------------------------------------
+    # -- operator changes: decided from the disk, under its lock, then this worker -----------
+    # Each change is a read-modify-write of the file as it is on disk, whichever worker
+    # answers: a worker whose poller has not seen the last change yet cannot skip or refuse
+    # a change because of what it still holds in memory.
     def pin(self, name: str, version) -> None:
-        route = Route(pinned=parse_version(version))
-        self.manager.require_available(name, route.versions())
-        self._write_route(name, route)
+        version = parse_version(version)
+        self.manager.require_available(name, {version}, PIN_REQUEST)
+        self._write_route(name, Route(pinned=version))
 
     def set_split(self, name: str, split) -> None:
         route = Route(split=parse_split(split))
-        self.manager.require_available(name, route.versions())
+        self.manager.require_available(name, route.versions(), SPLIT_REQUEST)
         self._write_route(name, route)
 
     def clear_route(self, name: str, kind: str) -> None:
-        """kind "default" or "split": back to the newest version if that kind is in effect."""
+        """kind "default" or "split": back to the newest version if the file holds that kind."""
         self.manager.config(name)  # NotFound for an unknown model
-        current = self.manager.route(name)
-        if current is not None and kind in current.to_json():
-            self._write_route(name, None)
+
+        def change(data):
+            entry = data["models"].get(name)
+            if entry is not None:
+                entry.pop(kind, None)
+        self._write_state(change)
 
     def set_label(self, name: str, label: str, version) -> None:
         if not _LABEL.fullmatch(label):
@@ -130,9 +154,14 @@ class VersionControl:
             raise FailedPrecondition(self.manager.labels(name)[1])
 
     def delete_label(self, name: str, label: str) -> None:
-        if label not in self.manager.config(name).version_labels:
-            raise NotFound(f"Model {name} has no label {label}")
-        self._write_labels(name, lambda labels: labels.pop(label, None))
+        """Deletes a label the file holds, even one this worker has not seen yet."""
+        self.manager.config(name)  # NotFound for an unknown model
+
+        def change(labels):
+            if label not in labels:
+                raise NotFound(f"Model {name} has no label {label}")
+            del labels[label]
+        self._write_labels(name, change)
         self.manager.commit_labels(name)
 
     def reload(self) -> None:
@@ -140,12 +169,12 @@ class VersionControl:
         self.refresh(watch_config=True, force=True)
         self.manager.sync_all()
 
-    def _write_route(self, name: str, route: Route | None) -> None:
+    def _write_route(self, name: str, route: Route) -> None:
         def change(data):
             entry = data["models"].setdefault(name, {})
             entry.pop("default", None)
             entry.pop("split", None)
-            entry.update(route.to_json() if route else {})
+            entry.update(route.to_json())
         self._write_state(change)
 
     def _write_labels(self, name: str, change) -> None:
@@ -165,8 +194,11 @@ class VersionControl:
     def _write_state(self, change) -> None:
         try:
             routing_store.update_state(self.state_file, change)
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise Internal(f"cannot save the change to {self.state_file}: {exc}") from None
+        except ValueError as exc:  # a hand-edited state file that does not parse
+            raise FailedPrecondition(f"the routing state file cannot be changed until it "
+                                     f"parses again: {exc}") from None
         self.refresh(force=True)
 
     # -- what the admin listing shows -----------------------------------------------------------

@@ -7,7 +7,7 @@ import logging
 from serving.batching_config import BatchingConfigError, BatchingOptions, options_for_model
 from serving.errors import LoadError
 from serving.manager import ModelManager
-from serving.model_config import config_from_settings
+from serving.model_config import snapshot_for
 from serving.servable import Servable
 from serving.settings import Settings
 
@@ -23,7 +23,8 @@ class ServingCore:
         self.session_options = SessionOptions(**settings.session_config_args())
         self.batching = batching_options(settings)
         self.manager = ModelManager(self._load)
-        self.manager.configure(config_from_settings(settings).model_config_list)
+        self.snapshot = snapshot_for(settings)  # the master's reading, shared by every worker
+        self.manager.configure(self.snapshot.model_config().model_config_list)
 
     def _load(self, name: str, version: int, path: str) -> Servable:
         from wrappers import load_version

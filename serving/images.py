@@ -16,10 +16,13 @@ from serving.manager import AVAILABLE
 
 @dataclasses.dataclass(frozen=True)
 class Choice:
-    """An image model the page offers, with its AVAILABLE versions (newest first)."""
+    """An image model the page offers: its AVAILABLE versions (newest first), the labels of
+    the newest and where they come from (e.g. "digits/1/assets.extra/labels.txt")."""
 
     name: str
     versions: tuple[int, ...]
+    labels: tuple[str, ...] = ()
+    labels_source: str = ""
 
 
 @dataclasses.dataclass
@@ -50,11 +53,21 @@ def choices(manager) -> list[Choice]:
             statuses = manager.status(name)
         except NotFound:
             continue
-        versions = tuple(s.version for s in statuses if s.state == AVAILABLE
-                         and s.servable is not None and is_image_classifier(s.servable))
-        if versions:
-            found.append(Choice(name, versions))
+        usable = [s for s in statuses if s.state == AVAILABLE and s.servable is not None
+                  and is_image_classifier(s.servable)]
+        if usable:
+            newest = usable[0].servable.wrapper
+            found.append(Choice(name, tuple(s.version for s in usable), tuple(newest.labels),
+                                _labels_source(name, newest)))
     return found
+
+
+def _labels_source(name: str, wrapper) -> str:
+    """The labels file as the operator laid it out (model/version/...), never a full path."""
+    if getattr(wrapper, "labels_file", None) is None:
+        return ""
+    version_dir = wrapper.path.rstrip("/").rsplit("/", 1)[-1]
+    return "/".join((name, version_dir, "assets.extra", "labels.txt"))
 
 
 def classifier(manager, name: str, version: int | None = None):

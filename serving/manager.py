@@ -138,7 +138,8 @@ class ModelManager:
         try:
             servable = self._loader(name, version, path)
         except LoadError as exc:
-            log.error("model %s version %d failed to load: %s", name, version, exc.message)
+            log.error("model %s version %d failed to load from %s: %s", name, version, path,
+                      " ".join(exc.message.split()))  # one line, whatever TF wrote
             with self._lock:
                 model.set_status(version, VersionStatus(version, path, END, exc.code,
                                                         exc.message, fingerprint=print_))
@@ -177,6 +178,23 @@ class ModelManager:
     def model_names(self) -> list[str]:
         return sorted(self._models)
 
+    def summary(self) -> str:
+        """One line for the log: how many models and versions serve, and which failed."""
+        models = list(self._models.values())
+        serving = [m for m in models if m.available()]
+        versions = sum(len(m.available()) for m in serving)
+        failed = sorted(m.config.name for m in models
+                        if not m.available() and any(s.failed for s in m.versions.values()))
+        waiting = sorted(m.config.name for m in models if not m.available()
+                         and m.config.name not in failed)
+        text = (f"{len(serving)} of {len(models)} models serving, {versions} "
+                f"version{'s' * (versions != 1)} AVAILABLE")
+        if failed:
+            text += f"; failed to load: {', '.join(failed)}"
+        if waiting:
+            text += f"; no version yet: {', '.join(waiting)}"
+        return text
+
     def resolve(self, name: str, version: int | None = None, label: str | None = None):
         """The servable for a request: a version, a label, a route, or the newest AVAILABLE."""
         model = self._models.get(name)
@@ -209,8 +227,9 @@ class ModelManager:
     def available(self, name: str) -> set[int]:
         return self._model(name).available()
 
-    def require_available(self, name: str, versions: set[int]) -> None:
-        self._model(name).require_available(versions)
+    def require_available(self, name: str, versions: set[int], request: str | None = None) -> None:
+        model = self._model(name)
+        model.require_available(versions, *([request] if request else []))
 
     def _model(self, name: str) -> ModelState:
         model = self._models.get(name)

@@ -1,6 +1,13 @@
-"""The model_config_list text format, parsed with tensorflow-serving-api's own protobuf classes."""
+"""The model_config_list text format, parsed with tensorflow-serving-api's own protobuf classes.
+
+The configuration a server starts from is read once, in gunicorn's master before it forks
+(`take_snapshot`): every worker, and every worker gunicorn restarts later, starts from that
+same copy, as TensorFlow Serving's one process would. Polling moves them on from there.
+"""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 
 from google.protobuf import text_format
@@ -43,17 +50,83 @@ def parse_model_config(text: str, origin: str = "<config>") -> model_server_conf
 
 
 def read_model_config(path: str) -> model_server_config_pb2.ModelServerConfig:
+    return read_model_config_file(path)[0]
+
+
+def read_model_config_file(path: str) -> tuple[model_server_config_pb2.ModelServerConfig, str]:
+    """(the config with base paths made absolute, a digest of the bytes it was read from)."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        with open(path, "rb") as handle:
+            raw = handle.read()
     except OSError as exc:
         raise ConfigError(f"cannot read model config file {path}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"model config file {path} is not UTF-8: {exc}") from None
     config = parse_model_config(text, origin=path)
     base = os.path.dirname(os.path.abspath(path))
     for model in config.model_config_list.config:
         if "://" not in model.base_path and not os.path.isabs(model.base_path):
             model.base_path = os.path.normpath(os.path.join(base, model.base_path))
-    return config
+    return config, digest(raw)
+
+
+def digest(data: bytes) -> str:
+    """What a poller compares to see a file change: its content, not its inode or mtime
+    (a rewrite can reuse the inode, keep the size and land within one mtime tick)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """The config as the master read it, and which settings it was read for."""
+
+    source: tuple
+    config: bytes               # serialized ModelServerConfig
+    file_digest: str | None     # of --model_config_file's bytes, when there is one
+
+    def model_config(self) -> model_server_config_pb2.ModelServerConfig:
+        config = model_server_config_pb2.ModelServerConfig()
+        config.ParseFromString(self.config)
+        return config
+
+
+_snapshot: Snapshot | None = None
+
+
+def _source(settings: Settings) -> tuple:
+    return (settings.model_config_file, settings.model_base_path, settings.model_name,
+            settings.models_dir, os.getcwd())
+
+
+def read_snapshot(settings: Settings) -> Snapshot:
+    """Read and check the config the settings name, now; raises ConfigError."""
+    file_digest = None
+    if settings.model_config_file:
+        config, file_digest = read_model_config_file(settings.model_config_file)
+    else:
+        config = config_from_settings(settings)
+    return Snapshot(_source(settings), config.SerializeToString(), file_digest)
+
+
+def take_snapshot(settings: Settings) -> Snapshot:
+    """In the master, before forking: read the config once for every worker to start from."""
+    global _snapshot
+    _snapshot = read_snapshot(settings)
+    return _snapshot
+
+
+def has_snapshot() -> bool:
+    return _snapshot is not None
+
+
+def snapshot_for(settings: Settings) -> Snapshot:
+    """The master's snapshot for these settings, or a fresh reading (no master: an app
+    built in-process by tests or by --debug)."""
+    if _snapshot is not None and _snapshot.source == _source(settings):
+        return _snapshot
+    return read_snapshot(settings)
 
 
 def config_from_settings(settings: Settings) -> model_server_config_pb2.ModelServerConfig:

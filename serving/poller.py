@@ -29,8 +29,10 @@ class Poller:
         self._thread: threading.Thread | None = None
 
     def prime(self) -> None:
-        """Before the first request: apply the routing state and load what labels need."""
-        if self.control.refresh(watch_config=True):
+        """Before the first request: apply the routing state and load what labels need.
+
+        The models stay those of the master's snapshot; only a poll moves past it."""
+        if self.control.refresh(watch_config=self.admin or self.config_every > 0, rescan=False):
             self.manager.sync_all()
 
     def start(self) -> None:
@@ -52,7 +54,7 @@ class Poller:
                 next_scan = now + self.scan_every
             try:
                 # A changed config or state may name new models or versions: scan then too.
-                if self.control.refresh(watch_config) or scan:
+                if self.control.refresh(watch_config, rescan=scan) or scan:
                     self.manager.sync_all()
             except Exception:  # the poller must outlive any one bad scan
                 log.exception("version poll failed; trying again in %.1fs", self.tick)
@@ -63,9 +65,9 @@ class Poller:
             self._thread.join(timeout=30)
 
 
-def start_polling(manager, settings) -> VersionControl:
+def start_polling(manager, settings, snapshot=None) -> VersionControl:
     """Called by create_app() in each worker, after the fork and after the first load."""
-    control = VersionControl(manager, settings)
+    control = VersionControl(manager, settings, snapshot)
     poller = Poller(control, settings)
     poller.prime()
     poller.start()

@@ -29,15 +29,6 @@ def state_path(settings) -> str:
     return os.path.join(os.path.abspath(folder), STATE_FILE)
 
 
-def signature(path: str) -> tuple | None:
-    """Changes whenever the file is replaced or rewritten; None while it does not exist."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
-
-
 def read_state(path: str) -> dict:
     """{"models": {name: {"default": N | "split": {...}, "labels": {...}}}}; raises ValueError."""
     try:
@@ -66,6 +57,9 @@ def update_state(path: str, change) -> dict:
     with locked(path):
         data = read_state(path)
         change(data)
+        for entry in data["models"].values():
+            if isinstance(entry, dict) and entry.get("labels") == {}:
+                del entry["labels"]
         data["models"] = {k: v for k, v in data["models"].items() if v}
         atomic_write(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
     return data

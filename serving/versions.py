@@ -13,6 +13,9 @@ from serving.routing import Route
 from serving.source import aspired_versions
 
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
+LABEL_REQUEST = "Request to assign label to version {version} of model {name}"  # TF Serving's
+PIN_REQUEST = "Request to pin the default version of model {name} to version {version}"
+SPLIT_REQUEST = "Request to send traffic of model {name} to version {version}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,12 +76,13 @@ class ModelState:
                     break
         return wanted
 
-    def require_available(self, versions: set[int]) -> None:
-        """TF Serving's rule: a label (here also a pin or split) only names AVAILABLE versions."""
+    def require_available(self, versions: set[int], request: str = LABEL_REQUEST) -> None:
+        """TF Serving's rule: a label (here also a pin or split) only names AVAILABLE versions.
+
+        `request` says what was asked, with {version} and {name} to fill in."""
         for version in sorted(set(versions) - self.available()):
-            raise FailedPrecondition(f"Request to assign label to version {version} of model "
-                                     f"{self.config.name}, which is not currently available "
-                                     f"for inference")
+            raise FailedPrecondition(request.format(version=version, name=self.config.name) +
+                                     ", which is not currently available for inference")
 
     def servable(self, version: int | None, label: str | None):
         """A version, a label, a route, or else the newest AVAILABLE version (TF's Latest)."""

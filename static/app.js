@@ -5,6 +5,7 @@
   const $ = (id) => document.getElementById(id);
   const form = $("upload");
   if (!form) return;
+  document.documentElement.classList.add("js");  // the drop zone replaces the native input
   const modelSelect = $("model"), versionSelect = $("version"), fileInput = $("image");
   const drop = $("drop"), pad = $("pad"), errorBox = $("error"), result = $("result");
   const maxBytes = Number(form.dataset.maxBytes);
@@ -13,6 +14,16 @@
   function showError(message) {
     errorBox.textContent = message;
     errorBox.hidden = !message;
+  }
+
+  // What the chosen model can tell apart, from its option's data-knows (the server's words).
+  function describeModel() {
+    const option = modelSelect.selectedOptions[0];
+    const knows = option ? option.dataset.knows : "";
+    $("knows").textContent = knows || "";
+    $("draw-help").textContent = "Draw " + (option ? "what " + option.value + " knows" : "a picture") +
+      " with the mouse, a pen or a finger; each stroke updates the prediction. " +
+      "With a keyboard, upload a picture instead.";
   }
 
   function filterVersions() {
@@ -97,12 +108,13 @@
 
   function classifyFile(file) {
     if (!file) return;
+    $("chosen").textContent = file.name + " (" + Math.ceil(file.size / 1024) + " KB)";
     if (shownUrl) URL.revokeObjectURL(shownUrl);
     shownUrl = URL.createObjectURL(file);
     classify(file, shownUrl);
   }
 
-  modelSelect.addEventListener("change", filterVersions);
+  modelSelect.addEventListener("change", () => { filterVersions(); describeModel(); });
   filterVersions();
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -168,6 +180,5 @@
   $("classify-drawing").addEventListener("click", classifyDrawing);
   $("clear").addEventListener("click", clearPad);
   for (const id of ["pad", "classify-drawing", "clear"]) $(id).hidden = false;
-  $("draw-help").textContent = "Draw a digit or letter with the mouse, a pen or a finger; " +
-    "each stroke updates the prediction. With a keyboard, upload a picture instead.";
+  describeModel();
 })();

@@ -1,13 +1,19 @@
-"""Shared fixtures: peer models in temporary base paths, an in-process app, a live server."""
+"""Shared fixtures: the test models in temporary base paths, an in-process app, a live server."""
 from __future__ import annotations
 
 import pytest
 
 from tests.hardening_server import guarded_flags
-from tests.helpers import ROOT, ServerProcess, copy_model, write_config
+from tests.helpers import ROOT, ServerProcess, build_test_models, copy_model, write_config
 
-# The peer models the REST tests serve together, by the name they are served under.
-PEER_SET = {
+
+def pytest_sessionstart(session):
+    """Build the test models (scripts/make_test_models.py) before the first test, once."""
+    build_test_models()
+
+
+# The test models the REST tests serve together, by the name they are served under.
+SERVED_MODELS = {
     "half_plus_two": "saved_model_half_plus_two_cpu",
     "half_plus_three": "saved_model_half_plus_three",
     "two_versions": "saved_model_half_plus_two_2_versions",
@@ -16,14 +22,16 @@ PEER_SET = {
     "matrix": "matrix_half_plus_two",
     "gpu_pinned": "saved_model_half_plus_two_gpu",
     "bad": "bad_half_plus_two",
+    "multi_input": "multi_input",
+    "every_dtype": "every_dtype",
 }
 
 
 @pytest.fixture(scope="session")
-def peer_config(tmp_path_factory):
-    """A model_config_list over copies of the peer models plus the shipped demo models."""
+def served_config(tmp_path_factory):
+    """A model_config_list over copies of the test models plus the shipped demo models."""
     base = tmp_path_factory.mktemp("models")
-    models = {name: copy_model(source, base / name) for name, source in PEER_SET.items()}
+    models = {name: copy_model(source, base / name) for name, source in SERVED_MODELS.items()}
     models["model_a"] = ROOT / "models" / "model_a"
     models["model_b"] = ROOT / "models" / "model_b"
     path = write_config(base / "models.config", models)
@@ -37,9 +45,9 @@ def peer_config(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def app(peer_config):
+def app(served_config):
     from app import create_app
-    application = create_app({"model_config_file": str(peer_config)})
+    application = create_app({"model_config_file": str(served_config)})
     application.config["TESTING"] = True
     yield application
     application.extensions["serving"].close()
@@ -51,11 +59,11 @@ def client(app):
 
 
 @pytest.fixture(scope="session")
-def server(peer_config):
+def server(served_config):
     """The real thing: `python app.py --model_config_file=...` under gunicorn on loopback.
-    One worker: the peer models include a stateful counter, and each worker keeps its own
+    One worker: the test models include a stateful counter, and each worker keeps its own
     state (README "Workers"); several workers have tests of their own."""
-    process = ServerProcess(f"--model_config_file={peer_config}", "--workers=1")
+    process = ServerProcess(f"--model_config_file={served_config}", "--workers=1")
     yield process
     process.stop()
 

@@ -1,6 +1,9 @@
-"""Test helpers: peer models copied to temporary base paths, and a real server process."""
+"""Test helpers: the project's test models copied to temporary base paths, and a real server."""
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import importlib.metadata
 import os
 import shutil
 import signal
@@ -14,20 +17,52 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SHARED_DIR", ROOT.parent / "shared"))
-PEER_MODELS = SHARED / "peer-models" / "tfserving-testdata"
+MODEL_SCRIPT = ROOT / "scripts" / "make_test_models.py"
 
 
-def peer_model(name: str) -> Path:
-    path = PEER_MODELS / name
+def _models_key() -> str:
+    """Changes with the script and the TensorFlow that runs it: then the models are rebuilt."""
+    digest = hashlib.sha256(MODEL_SCRIPT.read_bytes())
+    digest.update(importlib.metadata.version("tensorflow").encode())
+    return digest.hexdigest()[:12]
+
+
+# Built once per machine by scripts/make_test_models.py (tests/conftest.py asks for it at the
+# start of the session), in TF Serving's layout: TEST_MODELS/<name>/<version>/.
+TEST_MODELS = Path(tempfile.gettempdir()) / f"tf-flask-serving-test-models-{_models_key()}"
+
+
+def build_test_models() -> Path:
+    """TEST_MODELS, built now unless a complete copy is there (one builder at a time)."""
+    done = TEST_MODELS / ".complete"
+    if done.exists():
+        return TEST_MODELS
+    with open(f"{TEST_MODELS}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            partial = Path(tempfile.mkdtemp(prefix=TEST_MODELS.name + ".", dir=TEST_MODELS.parent))
+            run = subprocess.run([sys.executable, str(MODEL_SCRIPT), str(partial)], cwd=ROOT,
+                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                                 capture_output=True, text=True)
+            if run.returncode != 0:
+                raise RuntimeError(f"scripts/make_test_models.py failed:\n{run.stderr[-4000:]}")
+            (partial / ".complete").touch()
+            shutil.rmtree(TEST_MODELS, ignore_errors=True)
+            partial.rename(TEST_MODELS)
+    return TEST_MODELS
+
+
+def model_source(name: str) -> Path:
+    """The built test model `name` (a base path holding its version directories)."""
+    path = build_test_models() / name
     if not path.is_dir():
-        raise FileNotFoundError(f"peer model {path} is missing: ../shared/ must sit beside the checkout")
+        raise FileNotFoundError(f"{path}: scripts/make_test_models.py builds no model {name!r}")
     return path
 
 
 def copy_model(name: str, dest: Path, versions: list[str] | None = None) -> Path:
-    """Copy a peer model (or only some of its version dirs) to dest; returns dest (writable)."""
-    source = peer_model(name)
+    """Copy a test model (or only some of its version dirs) to dest; returns dest (writable)."""
+    source = model_source(name)
     dest.mkdir(parents=True, exist_ok=True)
     for child in sorted(source.iterdir()):
         if versions is None or child.name in versions:
@@ -67,32 +102,42 @@ class ServerProcess:
     """`python app.py FLAGS` (gunicorn, real HTTP) on a loopback port (a free one unless
     given); returns once `ready_path` answers, or at once when it is None."""
 
-    def __init__(self, *flags: str, env: dict | None = None, ready_path: str | None = "/v1/models",
+    def __init__(self, *extra: str, env: dict | None = None, ready_path: str | None = "/v1/models",
                  timeout: float = 120.0, cwd: Path = ROOT, command: list[str] | None = None,
-                 port: int | None = None):
+                 port: int | None = None, port_flags: bool = True):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         handle, name = tempfile.mkstemp(prefix=f"server-{self.port}-", suffix=".log")
         self.log_path, self._log = Path(name), os.fdopen(handle, "wb")  # own file per server
-        full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+        # The shipped default (TensorFlow's start-up noise filtered) unless a test asks.
+        inherited = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+        full_env = {**inherited, **(env or {})}
         argv = command or [sys.executable, str(ROOT / "app.py")]
+        # app.py and our gunicorn config log "Ready in" once every worker is ready.
+        self.own_server = command is None or any(
+            "app.py" in arg or "gunicorn.conf.py" in arg for arg in argv)
+        flags = [f"--rest_api_port={self.port}", "--rest_api_host=127.0.0.1"] if port_flags else []
         self.process = subprocess.Popen(
-            [*argv, f"--rest_api_port={self.port}", "--rest_api_host=127.0.0.1", *flags],
+            [*argv, *flags, *extra],
             cwd=cwd, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True)
         if ready_path is not None:
             self._wait_ready(ready_path, timeout)
 
     def _wait_ready(self, path: str, timeout: float) -> None:
+        """Until `path` answers and, for app.py, the log's "Ready" line says every worker is."""
         deadline = time.monotonic() + timeout
+        answered = False
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if requests.get(self.url + path, timeout=2).status_code < 500:
-                    return
+                answered = answered or requests.get(self.url + path, timeout=2).status_code < 500
             except requests.RequestException:
                 pass
+            if answered and (not self.own_server or "] Ready in " in self.log_path.read_text(
+                    errors="replace")):
+                return
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
@@ -118,10 +163,10 @@ class ServerProcess:
         return self.process.returncode
 
 
-def copy_version(peer: str, base: Path, version: int) -> Path:
-    """Copy a peer model's (only) version directory into base/<version>, file by file as
+def copy_version(name: str, base: Path, version: int) -> Path:
+    """Copy a test model's (only) version directory into base/<version>, file by file as
     `cp -r` does (so a poll may see it half-copied): a new version appears."""
-    (source,) = [p for p in peer_model(peer).iterdir() if p.name.isdigit()]
+    (source,) = [p for p in model_source(name).iterdir() if p.name.isdigit()]
     dest = base / str(version)
     shutil.copytree(source, dest, copy_function=shutil.copy)
     for path in [dest, *dest.rglob("*")]:

@@ -6,6 +6,7 @@ Version 1 is half_plus_two (x=1 → 2.5) and version 2 half_plus_three (x=1 → 
 """
 import concurrent.futures
 import json
+import random
 import time
 from collections import Counter
 
@@ -128,14 +129,16 @@ def test_a_label_set_moved_and_deleted_through_the_routes(deployment):
     assert reply.json() == {"error": "Unrecognized servable version label: canary"}
 
 
-@pytest.mark.parametrize("path, body", [("/models/ab/labels/canary", {"version": 9}),
-                                        ("/models/ab/default", {"version": 9}),
-                                        ("/models/ab/traffic", {"split": {"2": 50, "9": 50}})])
-def test_routing_to_a_version_that_is_not_available_is_refused(deployment, path, body):
+@pytest.mark.parametrize("path, body, asked", [
+    ("/models/ab/labels/canary", {"version": 9}, "assign label to version 9 of model ab"),
+    ("/models/ab/default", {"version": 9}, "pin the default version of model ab to version 9"),
+    ("/models/ab/traffic", {"split": {"2": 50, "9": 50}},
+     "send traffic of model ab to version 9")])
+def test_routing_to_a_version_that_is_not_available_is_refused(deployment, path, body, asked):
     reply = deployment.admin("PUT", path, body)
     assert reply.status_code == 400
-    assert reply.json() == {"error": "Request to assign label to version 9 of model ab, which is "
-                                     "not currently available for inference"}
+    assert reply.json() == {"error": f"Request to {asked}, which is not currently available "
+                                     f"for inference"}
     model = deployment.admin("GET", "/models/ab").json()
     assert (model["labels"], model["default"], model["split"]) == ({}, None, None)
 
@@ -188,6 +191,84 @@ def test_reload_rereads_the_config_and_rescans_now(deployment):
     reply = deployment.admin("POST", "/reload")
     assert reply.status_code == 200
     assert [m["name"] for m in reply.json()["models"]] == ["ab"]
+
+
+class Intended:
+    """What the operator asked for so far, as the admin listing must end up showing it."""
+
+    def __init__(self):
+        self.default, self.split, self.labels = None, None, {}
+
+    def listing(self) -> tuple:
+        return self.default, self.split, self.labels
+
+    def apply(self, rng, deployment):
+        """One random change on a fresh connection; returns the reply."""
+        kind = rng.choice(["pin", "unpin", "split", "clear", "label", "unlabel"])
+        fresh = {**AUTH, "Connection": "close"}  # a new connection: either worker may answer
+        if kind == "pin":
+            version = rng.choice([1, 2])
+            reply = deployment.admin("PUT", "/models/ab/default", {"version": version}, fresh)
+            self.default, self.split = version, None
+        elif kind == "unpin":
+            reply = deployment.admin("DELETE", "/models/ab/default", headers=fresh)
+            self.default = None
+        elif kind == "split":
+            weights = {"1": rng.randint(1, 9), "2": rng.randint(1, 9)}
+            reply = deployment.admin("PUT", "/models/ab/traffic", {"split": weights}, fresh)
+            self.default, self.split = None, weights
+        elif kind == "clear":
+            reply = deployment.admin("DELETE", "/models/ab/traffic", headers=fresh)
+            self.split = None
+        elif kind == "label":
+            label, version = rng.choice(["stable", "canary"]), rng.choice([1, 2])
+            reply = deployment.admin("PUT", f"/models/ab/labels/{label}", {"version": version},
+                                     fresh)
+            self.labels = {**self.labels, label: version}
+        else:
+            label = rng.choice(["stable", "canary"])
+            reply = deployment.admin("DELETE", f"/models/ab/labels/{label}", headers=fresh)
+            if label not in self.labels:
+                assert reply.status_code == 404, reply.text
+                return reply
+            self.labels = {k: v for k, v in self.labels.items() if k != label}
+        assert reply.status_code == 200, (kind, reply.text)
+        return reply
+
+
+@pytest.mark.parametrize("pause", [0.0, 0.25], ids=["back to back", "with pauses"])
+def test_a_random_sequence_of_changes_through_both_workers_loses_none(deployment, pause):
+    rng, intended, answered_by = random.Random(int(pause * 100) + 7), Intended(), set()
+    try:
+        for _ in range(80):
+            reply = intended.apply(rng, deployment).json()
+            answered_by.add(reply.get("worker_pid"))
+            if "default" in reply:  # the answer shows what was written, not a stale view
+                assert (reply["default"], reply["split"], reply["labels"]) == \
+                    intended.listing(), reply
+            time.sleep(pause)
+        final = intended.listing()
+        took = deployment.every_worker(lambda m: (m["default"], m["split"], m["labels"]) == final)
+        print(f"\n80 changes through workers {sorted(p for p in answered_by if p)}; both "
+              f"showed the last one {took:.2f}s after it")
+        assert len(answered_by - {None}) == 2  # both workers took changes
+        answered = deployment.versions_answering(60)
+        if final[0] is not None:
+            assert answered == {str(final[0]): 60}
+        elif final[1] is not None:
+            assert set(answered) <= set(final[1])
+        else:
+            assert answered == {"2": 60}
+        for label, version in final[2].items():
+            path = f"/v1/models/ab/labels/{label}:predict"
+            assert deployment.versions_answering(8, path) == {str(version): 8}
+    finally:
+        deployment.admin("DELETE", "/models/ab/default")
+        deployment.admin("DELETE", "/models/ab/traffic")
+        for label in ("stable", "canary"):
+            deployment.admin("DELETE", f"/models/ab/labels/{label}")
+        deployment.every_worker(lambda m: (m["default"], m["split"], m["labels"]) ==
+                                (None, None, {}))
 
 
 @pytest.fixture

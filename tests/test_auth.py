@@ -9,7 +9,7 @@ import requests
 
 from api.auth import is_valid, tokens_from
 from tests.hardening_server import ADMIN, ADMIN_TOKEN, API, API_TOKENS, BOTH, TINY_PNG
-from tests.helpers import PEER_MODELS
+from tests.helpers import TEST_MODELS
 
 PROTECTED = [("POST", "/v1/models/half_plus_two:predict"), ("GET", "/v1/models"),
              ("GET", "/v1/models/half_plus_two/metadata"), ("GET", "/v1/images"),
@@ -74,7 +74,7 @@ def test_a_cors_preflight_needs_no_token_and_allows_the_token_headers(guarded_se
 def test_cors_origins_come_from_config(tmp_path):
     from app import create_app
     app = create_app({"model_name": "hpt", "file_system_poll_wait_seconds": 0,
-                      "model_base_path": str(PEER_MODELS / "saved_model_half_plus_two_cpu"),
+                      "model_base_path": str(TEST_MODELS / "saved_model_half_plus_two_cpu"),
                       "cors_origins": "https://good.example,https://other.example"})
     try:
         client = app.test_client()

@@ -134,3 +134,48 @@ def test_without_javascript_the_form_posts_and_the_result_page_comes_back(browse
         page.click("#send")
     assert navigation.value.status == 413 and "too large" in page.text_content("#error")
     context.close()
+
+
+# Every element's right edge, the page's scroll width, and what is visible of the file inputs.
+LAYOUT = """() => {
+    const width = document.documentElement.clientWidth;
+    const wide = [...document.querySelectorAll("body *")].filter((element) => {
+        const box = element.getBoundingClientRect();
+        return box.width > 1 && (box.right > width + 0.5 || box.left < -0.5);
+    }).map((element) => element.tagName + "#" + element.id + "." + element.className);
+    const shown = (id) => { const box = document.getElementById(id).getBoundingClientRect();
+                            return box.width > 1 && box.height > 1; };
+    return {scroll: document.documentElement.scrollWidth, width, wide,
+            input: shown("image"), drop: shown("drop")};
+}"""
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["script", "no script"])
+def test_at_phone_width_nothing_is_wider_than_the_screen_and_one_file_control_shows(
+        browser, models_server, javascript):
+    context = browser.new_context(viewport={"width": 390, "height": 844},
+                                  java_script_enabled=javascript, is_mobile=True)
+    page = context.new_page()
+    page.goto(models_server.url + "/")
+    page.set_input_files("#image", files=[{"name": "seven.png", "mimeType": "image/png",
+                                           "buffer": SEVEN}])
+    if javascript:
+        page.wait_for_selector('#result[aria-busy="false"]', state="attached")
+    else:
+        with page.expect_navigation():
+            page.click("#send")
+    assert page.text_content("#label") == "7"   # the result card, bars and all, is laid out
+    layout = page.evaluate(LAYOUT)
+    page.screenshot(path=str(SCREENSHOTS / f"upload-page-phone-{javascript}.png"), full_page=True)
+    context.close()
+    assert layout["wide"] == [] and layout["scroll"] <= layout["width"] == 390, layout
+    # The drop zone with the script, the native input without it: never both.
+    assert (layout["drop"], layout["input"]) == (javascript, not javascript)
+
+
+def test_the_page_says_what_the_model_knows_and_where_its_labels_come_from(page):
+    knows = page.text_content("#knows")
+    assert knows == ("digits knows 10 labels: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 "
+                     "(from digits/1/assets.extra/labels.txt).")
+    assert "letter" not in page.text_content("#draw-help")
+    assert "what digits knows" in page.text_content("#draw-help")

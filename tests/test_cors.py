@@ -32,10 +32,10 @@ def cors_headers(response) -> dict:
 
 
 @pytest.fixture(scope="module", params=ORIGINS)
-def pair(request, peer_config):
+def pair(request, served_config):
     """Our app, and a bare Flask app given the same flask-cors options: the reference."""
     from app import create_app
-    ours = create_app({"model_config_file": str(peer_config), "cors_origins": request.param})
+    ours = create_app({"model_config_file": str(served_config), "cors_origins": request.param})
     yield ours.test_client(), reference_client(request.param)
     ours.extensions["serving"].close()
 
@@ -66,9 +66,9 @@ def test_the_live_server_answers_with_flask_cors_headers(server, method, path, h
         assert cors_headers(mine) == expected
 
 
-def test_cors_can_be_switched_off(peer_config):
+def test_cors_can_be_switched_off(served_config):
     from app import create_app
-    app = create_app({"model_config_file": str(peer_config),
+    app = create_app({"model_config_file": str(served_config),
                       "rest_api_enable_cors_support": False})
     try:
         answer = app.test_client().get("/v1/models/half_plus_two", headers={"Origin": "https://a.example"})

@@ -229,3 +229,20 @@ def test_visible_gpus_reach_cuda_before_tensorflow_loads_and_are_harmless_withou
     # TensorFlow numbers the visible GPUs from 0: sessions must not filter them again.
     settings = Settings.load(overrides={"visible_gpus": "1"})
     assert settings.session_config_args()["visible_gpus"] == ""
+
+
+def test_the_image_with_nothing_mounted_serves_the_shipped_models_and_the_page(tmp_path):
+    """`docker run -p 8501:8501 tf-flask-serving`: the image's environment, its CMD, its
+    working directory's models, and an empty /models (here a temporary folder)."""
+    from tests.helpers import ServerProcess
+    env = dict(pair.split("=", 1) for pair in shlex.split(dict(dockerfile_instructions())["ENV"]))
+    env["MODEL_BASE_PATH"] = str(tmp_path)  # the image's VOLUME /models, empty
+    server = ServerProcess(env=env)
+    try:
+        models = {m["name"] for m in server.get("/v1/models").json()["models"]}
+        assert {"digits", "half_plus_two", "model_a", "model_b"} <= models
+        page = server.get("/")
+        assert page.status_code == 200 and '<option value="digits"' in page.text
+        assert "holds no model 'model'" in server.log()
+    finally:
+        server.stop()

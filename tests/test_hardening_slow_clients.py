@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from tests.helpers import PEER_MODELS, ROOT, ServerProcess
+from tests.helpers import TEST_MODELS, ROOT, ServerProcess
 from tests.nginx_helpers import NginxProcess
 
 THREADS = 2
@@ -19,7 +19,7 @@ STALLED = 4 * THREADS
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory):
     server = ServerProcess("--model_name=hpt", f"--threads={THREADS}",
-                           f"--model_base_path={PEER_MODELS / 'saved_model_half_plus_two_cpu'}",
+                           f"--model_base_path={TEST_MODELS / 'saved_model_half_plus_two_cpu'}",
                            ready_path="/readyz")
     nginx = NginxProcess(tmp_path_factory.mktemp("nginx"), [f"127.0.0.1:{server.port}"],
                          ROOT / "static")

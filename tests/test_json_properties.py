@@ -1,6 +1,7 @@
 """Property: any JSON value either converts exactly to a tensor or is refused with a 4xx error;
 numpy's fast whole-list reading never changes an answer; limits hold for any value; and no
 JSON body, sent to the real app, ever gets a 5xx."""
+import base64
 import json
 import math
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from api.errors import HTTP_STATUS
 from serving import jsonio, tensors
 from serving.errors import ServingError
+from scripts.make_test_models import ECHO_DTYPES
 from serving.limits import LimitError, Limits
 from wrappers.base import TensorSpec
 
@@ -191,3 +193,49 @@ def test_no_json_body_gets_a_server_error_from_the_app(client, value, key, verb)
     reply = client.post(f"/v1/models/half_plus_two:{verb}", data=body)
     assert reply.status_code < 500, reply.get_data(as_text=True)[:300]
     assert "error" in reply.get_json() or reply.status_code == 200
+
+
+# b64 objects may stand anywhere a value may: a whole input, a row, a leaf deep in a list.
+b64_objects = st.binary(max_size=6).map(lambda b: {"b64": base64.b64encode(b).decode()})
+values_with_b64 = st.recursive(json_scalars | b64_objects,
+                               lambda children: st.lists(children, max_size=3), max_leaves=12)
+EDGES_WITH_B64 = [{"b64": "aGVsbG8="}, [{"b64": "aGVsbG8="}], [[{"b64": "aGk="}], ["x"]],
+                  [{"b64": "aGk="}, "plain"], "plain", [["a"], ["b"]], [[{"b64": ""}]]]
+
+
+def _decoded(value):
+    """What an echoed DT_STRING input comes back as: text, b64 objects decoded."""
+    if isinstance(value, list):
+        return [_decoded(v) for v in value]
+    if isinstance(value, dict):
+        return base64.b64decode(value["b64"]).decode("utf-8", "replace")
+    return value
+
+
+def _has_b64(value) -> bool:
+    return isinstance(value, dict) or (isinstance(value, list) and any(map(_has_b64, value)))
+
+
+@pytest.mark.parametrize("dtype", ECHO_DTYPES)
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(value=values_with_b64, columnar=st.booleans())
+def test_b64_objects_at_any_level_are_answered_or_refused_for_every_dtype(client, dtype, value,
+                                                                          columnar):
+    for edge in EDGES_WITH_B64:  # hypothesis' @example cannot sit under parametrize here
+        _check_echo(client, dtype, edge, columnar)
+    _check_echo(client, dtype, value, columnar)
+
+
+def _check_echo(client, dtype, value, columnar):
+    body = {"signature_name": f"echo_{dtype}", "inputs" if columnar else "instances": value}
+    reply = client.post("/v1/models/every_dtype:predict", data=json.dumps(body).encode())
+    assert reply.status_code < 500, (body, reply.get_data(as_text=True)[:300])
+    answer = reply.get_json()
+    if reply.status_code != 200:
+        assert set(answer) == {"error"}, answer
+        return
+    if dtype == "string":
+        assert answer == {"outputs" if columnar else "predictions": _decoded(value)}, body
+    else:
+        assert not _has_b64(value), (body, answer)  # a b64 object is never a number

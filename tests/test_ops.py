@@ -143,8 +143,8 @@ def test_monitoring_config_file_moves_or_switches_off_the_metrics(models):
 
 def test_tf_servings_own_monitoring_config_file_is_understood():
     from serving.monitoring_config import metrics_path
-    from tests.helpers import PEER_MODELS
-    assert metrics_path(str(PEER_MODELS / "monitoring_config.txt")) == "/monitoring/prometheus/metrics"
+    from tests.helpers import TEST_MODELS
+    assert metrics_path(str(TEST_MODELS / "monitoring_config.txt")) == "/monitoring/prometheus/metrics"
 
 
 def test_an_unparsable_monitoring_config_stops_the_start(models):

@@ -1,7 +1,8 @@
-"""TF Serving's REST API through a live gunicorn server, with TF Serving's own test models.
+"""TF Serving's REST API through a live gunicorn server, on the project's test models.
 
-Reference answers come from ../shared/peer-models/README.md (TF Serving's tests); the
-models are served together by the session `server` fixture (tests/conftest.py).
+The models (scripts/make_test_models.py) rebuild TF Serving's own test models, and the
+reference answers are TF Serving's for those; the models are served together by the session
+`server` fixture (tests/conftest.py). tests/conformance/ repeats the checks on the originals.
 """
 import gzip
 import json
@@ -11,7 +12,6 @@ import pytest
 import requests
 
 from scripts.make_demo_models import MODEL_A_WEIGHT, MODEL_B_CONSTANT
-from tests.helpers import PEER_MODELS
 
 PREDICT_CASES = {
     "row list": ("half_plus_two", {"instances": [1.0, 2.0, 5.0]}, {"predictions": [2.5, 3.0, 4.5]}),
@@ -43,11 +43,32 @@ PREDICT_CASES = {
 }
 
 
-@pytest.mark.parametrize("model, body, expected", PREDICT_CASES.values(), ids=PREDICT_CASES)
-def test_predict_answers_like_tf_serving(server, model, body, expected):
-    answer = server.post(f"/v1/models/{model}:predict", json=body)
+def assert_answers(server, model: str, verb: str, body: dict, expected: dict) -> None:
+    answer = server.post(f"/v1/models/{model}:{verb}", json=body)
     assert answer.status_code == 200, answer.text
     assert answer.headers["Content-Type"] == "application/json"
+    assert answer.json() == expected
+
+
+@pytest.mark.parametrize("model, body, expected", PREDICT_CASES.values(), ids=PREDICT_CASES)
+def test_predict_answers_like_tf_serving(server, model, body, expected):
+    assert_answers(server, model, "predict", body, expected)
+
+
+@pytest.mark.parametrize("body, expected", [
+    ({"inputs": {"int_tensor": [[[1, 2], [3, 4], [5, 6]]], "str_tensor": ["foo", "bar"],
+                 "bin_tensor": {"b64": "aGVsbG8="}}},
+     {"outputs": {"int_tensor": [[[1, 2], [3, 4], [5, 6]]], "str_tensor": ["foo", "bar"],
+                  "bin_tensor": "hello"}}),
+    ({"instances": [{"int_tensor": [[1, 2], [3, 4], [5, 6]], "str_tensor": "foo",
+                     "bin_tensor": {"b64": "aGVsbG8="}}]},
+     {"predictions": [{"int_tensor": [[1, 2], [3, 4], [5, 6]], "str_tensor": "foo",
+                       "bin_tensor": "hello"}]}),
+], ids=["columnar, one b64 object for a whole input", "row"])
+def test_tf_servings_json_tensor_cases_with_string_and_binary_inputs(server, body, expected):
+    # TF Serving's json_tensor tests: a scalar string output comes back as a JSON string.
+    answer = server.post("/v1/models/multi_input:predict", json=body)
+    assert answer.status_code == 200, answer.text
     assert answer.json() == expected
 
 
@@ -106,40 +127,65 @@ CLASSIFY_REGRESS_CASES = {
 @pytest.mark.parametrize("model, verb, body, results", CLASSIFY_REGRESS_CASES.values(),
                          ids=CLASSIFY_REGRESS_CASES)
 def test_classify_and_regress_answer_results(server, model, verb, body, results):
-    answer = server.post(f"/v1/models/{model}:{verb}", json=body)
-    assert answer.status_code == 200, answer.text
-    assert answer.json() == {"results": results}
+    assert_answers(server, model, verb, body, {"results": results})
 
 
-METADATA_REFERENCES = {
-    "half_plus_two": ("/v1/models/half_plus_two/metadata", "half_plus_two_model_metadata.json"),
-    "two_versions": ("/v1/models/two_versions/versions/123/metadata",
-                     "saved_model_half_plus_two_2_versions_metadata.json"),
+def tensor_info(name: str, dtype: str = "DT_FLOAT", dims=(-1, 1)) -> dict:
+    """A TensorInfo as TF Serving's metadata prints it (dims None: unknown rank)."""
+    shape = ({"dim": [], "unknown_rank": True} if dims is None else
+             {"dim": [{"size": str(d), "name": ""} for d in dims], "unknown_rank": False})
+    return {"dtype": dtype, "tensor_shape": shape, "name": name}
+
+
+def signature_def(inputs: dict, outputs: dict, method: str) -> dict:
+    return {"inputs": inputs, "outputs": outputs, "method_name": f"tensorflow/serving/{method}",
+            "defaults": {}}
+
+
+EXAMPLES = {"inputs": tensor_info("tf_example:0", "DT_STRING", None)}
+HALF_PLUS_TWO_SIGNATURES = {
+    "serving_default": signature_def({"x": tensor_info("x:0")}, {"y": tensor_info("y:0")},
+                                     "predict"),
+    "classify_x_to_y": signature_def(EXAMPLES, {"scores": tensor_info("y:0")}, "classify"),
+    "regress_x_to_y": signature_def(EXAMPLES, {"outputs": tensor_info("y:0")}, "regress"),
+    "regress_x_to_y2": signature_def(EXAMPLES, {"outputs": tensor_info("y2:0")}, "regress"),
+    "regress_x2_to_y3": signature_def({"inputs": tensor_info("x2:0")},
+                                      {"outputs": tensor_info("y3:0")}, "regress"),
 }
 
 
-@pytest.mark.parametrize("path, reference", METADATA_REFERENCES.values(), ids=METADATA_REFERENCES)
-def test_metadata_equals_tf_serving_reference(server, path, reference):
-    expected = json.loads((PEER_MODELS / reference).read_text())
+@pytest.mark.parametrize("path, version, extra", [
+    ("/v1/models/half_plus_two/metadata", "123", {}),
+    ("/v1/models/two_versions/versions/123/metadata", "123", {
+        "classify_x2_to_y3": signature_def({"inputs": tensor_info("x2:0")},
+                                           {"scores": tensor_info("y3:0")}, "classify")}),
+    ("/v1/models/two_versions/labels/canary/metadata", "124", {
+        "classify_x2_to_y3": signature_def({"inputs": tensor_info("x2:0")},
+                                           {"scores": tensor_info("y3:0")}, "classify")}),
+], ids=["half_plus_two", "two_versions 123", "two_versions by label"])
+def test_metadata_prints_the_signature_def_map_as_tf_serving_does(server, path, version, extra):
+    # The byte-exact TF Serving reference files are compared in tests/conformance/.
     answer = server.get(path)
     assert answer.status_code == 200
-    got = answer.json()
     name = path.split("/")[3]
-    assert got["model_spec"] == {**expected["model_spec"], "name": name}
-    assert got["metadata"] == expected["metadata"]
+    assert answer.json() == {
+        "model_spec": {"name": name, "signature_name": "", "version": version},
+        "metadata": {"signature_def": {"signature_def": {**HALF_PLUS_TWO_SIGNATURES, **extra}}}}
 
 
 def test_tf2_metadata_lists_every_signature_and_the_init_op(server):
-    # The reference file was written for a sibling TF2 export whose serving_default records no
-    # `defaults`; ours records x's default, so compare everything but that map.
-    expected = json.loads((PEER_MODELS / "saved_model_half_plus_two_tf2_2_versions_metadata.json")
-                          .read_text())["metadata"]["signature_def"]["signature_def"]
     got = server.get("/v1/models/tf2/metadata").json()["metadata"]["signature_def"]["signature_def"]
-    assert set(got) == set(expected)
-    for key, signature in expected.items():
-        assert {k: v for k, v in got[key].items() if k != "defaults"} == \
-               {k: v for k, v in signature.items() if k != "defaults"}, key
+    assert set(got) == {"serving_default", "classify_x_to_y", "regress_x_to_y", "regress_x_to_y2",
+                        "regress_x2_to_y3", "classify_x2_to_y3", "__saved_model_init_op"}
+    serving = got["serving_default"]
+    assert serving["method_name"] == "tensorflow/serving/predict"
+    assert serving["inputs"] == {"x": tensor_info("serving_default_x:0", dims=(1,))}
+    assert serving["outputs"]["y"]["tensor_shape"] == tensor_info("", dims=(1,))["tensor_shape"]
+    assert got["classify_x_to_y"]["inputs"]["inputs"] == \
+        tensor_info("classify_x_to_y_inputs:0", "DT_STRING", (-1,))
     assert got["__saved_model_init_op"]["method_name"] == ""
+    assert got["__saved_model_init_op"]["outputs"]["__saved_model_init_op"]["dtype"] == \
+        "DT_INVALID"
 
 
 def test_status_shows_an_available_version(server):
@@ -207,7 +253,8 @@ def test_list_of_models_shows_every_model_with_its_versions(server):
     assert answer.status_code == 200
     models = {m["name"]: m["model_version_status"] for m in answer.json()["models"]}
     assert set(models) == {"half_plus_two", "half_plus_three", "two_versions", "tf2", "counter",
-                           "matrix", "gpu_pinned", "bad", "model_a", "model_b"}
+                           "matrix", "gpu_pinned", "bad", "model_a", "model_b", "multi_input",
+                           "every_dtype"}
     assert [s["version"] for s in models["two_versions"]] == ["124", "123"]
     assert models["bad"][0]["state"] == "END"
     assert all(s["state"] == "AVAILABLE" for name, versions in models.items() if name != "bad"
@@ -225,12 +272,19 @@ def test_names_and_labels_are_percent_decoded(server):
         (404, {"error": "Could not find any versions of model a/b"})
 
 
-def test_url_matching_ignores_case_but_model_names_do_not(server):
-    answer = server.post("/V1/Models/half_plus_two/VERSIONS/123:PREDICT", json={"instances": [0.0]})
+def test_url_matching_ignores_case_but_model_names_and_verbs_do_not(server):
+    answer = server.post("/V1/Models/half_plus_two/VERSIONS/123:predict", json={"instances": [0.0]})
     assert (answer.status_code, answer.json()) == (200, {"predictions": [2.0]})
-    assert server.get("/v1/MODELS/half_plus_two/METADATA").status_code == 200
     upper = server.post("/v1/models/HALF_PLUS_TWO:predict", json={"instances": [0.0]})
     assert upper.status_code == 404
+    # TF Serving's URL regex ignores case, then it compares the verb exactly.
+    verb = server.post("/v1/models/half_plus_two:PREDICT", json={"instances": [0.0]})
+    assert (verb.status_code, verb.json()) == \
+        (400, {"error": "Malformed request: POST /v1/models/half_plus_two:PREDICT"})
+    # ... and a subresource other than exactly "metadata" is a status request.
+    status = server.get("/v1/MODELS/half_plus_two/METADATA")
+    assert status.status_code == 200
+    assert status.json()["model_version_status"][0]["version"] == "123"
 
 
 def test_cors_headers_on_api_responses(server):

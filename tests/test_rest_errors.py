@@ -151,7 +151,8 @@ def test_tensorflow_run_errors_keep_their_status_code(server):
     answer = server.post("/v1/models/counter:predict",
                          json={"signature_name": "incr_counter_by", "instances": [1.0, 2.0]})
     assert answer.status_code == 400
-    assert "must be the same size" in answer.json()["error"]
+    assert "Cannot update variable with shape [] using a Tensor with shape [2]" in \
+        answer.json()["error"]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 from serving.model_config import ConfigError, config_from_settings
 from serving.settings import Settings
-from tests.helpers import PEER_MODELS, ROOT, ServerProcess, copy_model, write_config
+from tests.helpers import TEST_MODELS, ROOT, ServerProcess, copy_model, write_config
 
 
 def test_flags_use_tensorflow_model_server_names():
@@ -111,9 +111,9 @@ def run_app(*flags: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("flags, message", [
-    ([f"--model_config_file={PEER_MODELS / 'bad_model_config.txt'}"],
+    ([f"--model_config_file={TEST_MODELS / 'bad_model_config.txt'}"],
      "Error parsing text-format tensorflow.serving.ModelServerConfig in "
-     f"{PEER_MODELS / 'bad_model_config.txt'}"),
+     f"{TEST_MODELS / 'bad_model_config.txt'}"),
     (["--model_config_file=/no/such/models.config"], "cannot read model config file"),
     (["--rest_api_port=eighty"], "setting rest_api_port: expected int, got 'eighty'"),
     (["--bogus_flag=1"], "unrecognized argument: --bogus_flag=1"),

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from serving.source import SETTLE_SECONDS
-from tests.helpers import Load, ServerProcess, copy_version, peer_model, wait_until
+from tests.helpers import Load, ServerProcess, copy_version, model_source, wait_until
 
 POLL = 1.0
 LOAD_SECONDS = 5.0                                   # generous, for a busy 2-core machine
@@ -113,7 +113,7 @@ def test_a_half_copied_version_fails_then_loads_once_the_copy_completes(served):
     good, fresh = newest(base), unused(server, base)
     partial = base / str(fresh)
     partial.mkdir()
-    source = next(p for p in peer_model(THREE).iterdir() if p.name.isdigit())
+    source = next(p for p in model_source(THREE).iterdir() if p.name.isdigit())
     shutil.copy(source / "saved_model.pb", partial)  # variables/ not there yet
     wait_until(lambda: states(server)[0][:2] == (str(fresh), "END"))
     assert serving_version(server) == str(good)

@@ -10,14 +10,14 @@ from scripts.make_demo_models import MODEL_A_WEIGHT, MODEL_B_CONSTANT, write
 from serving import errors
 from serving.errors import LoadError
 from wrappers import load_version
-from tests.helpers import ROOT, peer_model
+from tests.helpers import ROOT, model_source
 from wrappers.base import SessionOptions, run_error
 from wrappers.demo import ModelA, ModelB
 from wrappers.saved_model import SavedModelWrapper
 
 
 def version_dir(name: str):
-    return str(next(p for p in sorted(peer_model(name).iterdir()) if p.name.isdigit()))
+    return str(next(p for p in sorted(model_source(name).iterdir()) if p.name.isdigit()))
 
 
 @pytest.fixture(scope="module")

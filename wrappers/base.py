@@ -109,6 +109,18 @@ def run_error(exc: tf.errors.OpError) -> errors.ServingError:
     return error
 
 
+def _as_array(value) -> np.ndarray:
+    """TF hands a scalar string output back as Python bytes and a scalar number as a numpy
+    scalar; the rest of the server works in arrays only."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, bytes):
+        array = np.empty((), dtype=object)
+        array[()] = value
+        return array
+    return np.asarray(value)
+
+
 class ModelWrapper:
     """Owns one tf.Graph and one tf.compat.v1.Session for one model version.
 
@@ -155,7 +167,7 @@ class ModelWrapper:
             if isinstance(exc, RuntimeError):
                 raise
             raise run_error(exc) from None
-        return dict(zip(out_aliases, values))
+        return {alias: _as_array(value) for alias, value in zip(out_aliases, values)}
 
     def _callable(self, signature: Signature, out_aliases: tuple[str, ...]):
         key = (signature.key, out_aliases)

@@ -55,7 +55,7 @@ class ImageClassifierWrapper(SavedModelWrapper):
             raise LoadError(f"{path}: serving_default is not an image classifier signature",
                             "INVALID_ARGUMENT")
         self.input = _image_input(path, self.image)
-        self.labels = _labels(path, self.image.classes)
+        self.labels, self.labels_file = _labels(path, self.image.classes)
 
     def preprocess(self, pixels: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Decoded pixels → (feeds for serving_default, the HxWxC picture the model sees)."""
@@ -94,14 +94,19 @@ class ImageClassifierWrapper(SavedModelWrapper):
         return {"label": best[0]["label"], "probability": best[0]["probability"], "top_k": best}
 
 
-def _labels(path: str, classes: int) -> list[str]:
-    """Names from assets.extra/labels.txt, padded with class indices; indices when absent."""
+LABELS_FILE = os.path.join("assets.extra", "labels.txt")
+
+
+def _labels(path: str, classes: int) -> tuple[list[str], str | None]:
+    """(names from assets.extra/labels.txt padded with class indices, that file's path or
+    None when there is none and the names are the indices)."""
     names: list[str] = []
-    labels = os.path.join(path, "assets.extra", "labels.txt")
-    if tf.io.gfile.exists(labels):
+    labels = os.path.join(path, LABELS_FILE)
+    found = tf.io.gfile.exists(labels)
+    if found:
         with tf.io.gfile.GFile(labels) as handle:
             names = [line.strip() for line in handle.read().splitlines()][:classes]
-    return names + [str(i) for i in range(len(names), classes)]
+    return names + [str(i) for i in range(len(names), classes)], labels if found else None
 
 
 def _image_input(path: str, image: ImageSignature) -> ImageInput:
