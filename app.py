@@ -17,7 +17,8 @@ import sys
 import time
 from typing import Any, Mapping
 
-from serving.settings import Settings
+from serving.config import settings as settings_module
+from serving.config.settings import Settings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GUNICORN_CONFIG = os.path.join(HERE, "deploy", "gunicorn.conf.py")
@@ -26,10 +27,11 @@ GUNICORN_CONFIG = os.path.join(HERE, "deploy", "gunicorn.conf.py")
 def create_app(config: Settings | Mapping[str, Any] | None = None):
     """Build the Flask app and this process's serving core (models, sessions, threads)."""
     settings = config if isinstance(config, Settings) else Settings.load(overrides=config)
-    from serving import gpu, tf_logs
+    from serving.config import gpu, tf_logs
     gpu.configure_process(settings.visible_gpus, settings.gpu_allow_growth)  # before TF loads
     tf_logs.import_tensorflow(settings.tensorflow_logs)
 
+    import wrappers
     from api import admin, cors, errors, legacy, openapi, ops, rest, security, web
     from api.flask_app import ServerFlask
     from serving.core import ServingCore
@@ -37,14 +39,14 @@ def create_app(config: Settings | Mapping[str, Any] | None = None):
     app = ServerFlask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.config["SETTINGS"] = settings
-    core = ServingCore(settings)
-    core.start()
+    # The core gets its loader from here: it never imports wrappers (ARCHITECTURE.md).
+    options = wrappers.SessionOptions(**settings.session_config_args())
+    core = ServingCore(settings, wrappers.loader(options, settings.saved_model_tags))
+    core.start()  # models, batchers, poller: after gunicorn's fork
     app.extensions["serving"] = core
-    from serving.poller import start_polling
-    app.extensions["versions"] = start_polling(core.manager, settings, core.snapshot)  # after fork
     errors.init_app(app)
     ops.init_app(app, settings)
-    security.init_app(app, settings)  # limits, optional API token, headers, in-memory uploads
+    security.init_app(app, settings)  # optional API token, headers, in-memory uploads
     app.register_blueprint(rest.bp)
     app.register_blueprint(web.bp)     # the upload page at / and /v1/images/...
     app.register_blueprint(legacy.bp)  # POST /get_my_predictions
@@ -61,11 +63,7 @@ def _gunicorn_application(settings: Settings):
         """gunicorn's application API: our config file, our settings, our factory per worker."""
 
         def load_config(self):
-            self.load_config_from_file(GUNICORN_CONFIG)
-            self.cfg.set("bind", [f"{settings.rest_api_host}:{settings.rest_api_port}"])
-            self.cfg.set("workers", settings.workers)
-            self.cfg.set("threads", settings.threads)
-            self.cfg.set("accesslog", settings.access_log or None)
+            self.load_config_from_file(GUNICORN_CONFIG)  # it reads these settings (use())
 
         def init(self, parser, opts, args):
             return None
@@ -86,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # a flag or environment variable with a value of the wrong type
         print(f"Failed to start server. Error: {exc}", file=sys.stderr)
         return 2
-    from serving.model_config import ConfigError, take_snapshot
-    from serving.monitoring_config import metrics_path
+    from serving.config.model_config import ConfigError, take_snapshot
+    from serving.config.monitoring import metrics_path
     try:
         # Read once, before forking: a bad config stops the start, and every worker (and
         # every worker gunicorn restarts later) starts from this same copy.
@@ -106,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         app.run(host=settings.rest_api_host, port=settings.rest_api_port, debug=True,
                 use_reloader=False, threaded=True)
         return 0
+    settings_module.use(settings)
     _gunicorn_application(settings).run()
     return 0
 

@@ -15,21 +15,21 @@ are off (403). A change is saved to disk and reaches every worker within one pol
 """
 from __future__ import annotations
 
-import hmac
 import os
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, Unauthorized
 
-from serving import jsonio
+from api import auth
+from api.codec import jsonio
 from serving.errors import InvalidArgument
 
 bp = Blueprint("admin", __name__)
 
 
 def _control():
-    return current_app.extensions["versions"]
+    return current_app.extensions["serving"].control
 
 
 def _json(payload) -> Response:
@@ -54,9 +54,8 @@ def _authenticate():
     if not token:
         raise Forbidden("The admin routes are off: start the server with --admin_token=... "
                         "(or the ADMIN_TOKEN environment variable) to turn them on.")
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
-                                                             token.encode()):
+    bearer, _ = auth.presented_tokens()
+    if not auth.is_valid(bearer, (token.encode(),)):
         raise Unauthorized("Missing or wrong bearer token for the admin routes.",
                            www_authenticate=WWWAuthenticate("bearer", {"realm": "admin"}))
 

@@ -6,9 +6,9 @@ import logging
 from flask import Response, request
 from werkzeug.exceptions import HTTPException
 
-from serving import jsonio
+from api.codec import jsonio
+from serving.config.limits import LimitExceeded
 from serving.errors import ServingError
-from serving.limits import LimitExceeded
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import os
 
 from flask import Blueprint, Response
 
-from serving import jsonio
+from api.codec import jsonio
 
 bp = Blueprint("openapi", __name__)
 SPEC_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openapi.yaml")

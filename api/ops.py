@@ -13,9 +13,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import core
 from serving import metrics
+from serving.config.monitoring import metrics_path
 from serving.errors import NotFound, Unavailable
-from serving.manager import AVAILABLE
-from serving.monitoring_config import metrics_path
+from serving.models.state import AVAILABLE
 
 bp = Blueprint("ops", __name__)
 
@@ -31,16 +31,17 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    manager = core().manager
-    waiting = [name for name in manager.model_names() if not _has_available(manager, name)]
+    inference = core().inference
+    names = inference.model_names()
+    waiting = [name for name in names if not _has_available(inference, name)]
     if waiting:
         raise Unavailable(f"not ready: no AVAILABLE version of model(s) {', '.join(waiting)}")
-    return {"status": "ready", "models": manager.model_names()}
+    return {"status": "ready", "models": names}
 
 
-def _has_available(manager, name: str) -> bool:
+def _has_available(inference, name: str) -> bool:
     try:
-        return any(status.state == AVAILABLE for status in manager.status(name))
+        return any(status.state == AVAILABLE for status in inference.status(name))
     except NotFound:   # no version tracked yet (e.g. an empty base path)
         return False
 
@@ -71,15 +72,19 @@ def _start_clock():
 @bp.after_app_request
 def _account(response: Response) -> Response:
     environ = request.environ
-    raw = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.path).split("?", 1)[0]
-    model, verb = describe(raw, request.endpoint)
+    route = environ.get("serving.route")  # api/rest.py matched the URL already
+    if route is not None:
+        model, verb = route
+    else:
+        raw = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.path).split("?")[0]
+        model, verb = describe(raw, request.endpoint)
     version = response.headers.get("X-Model-Version", "")
     environ["serving.model"], environ["serving.version"] = model or "-", version or "-"
     environ["serving.verb"] = verb
     started = environ.get("serving.start")
     if started is not None:
         # Only configured names become label values: clients cannot mint new time series.
-        known = model if model in core().manager.model_names() else ""
+        known = model if model in core().inference.model_names() else ""
         metrics.observe_request(known, version if known else "", verb, response.status_code,
                                 time.perf_counter() - started)
     return response

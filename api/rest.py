@@ -1,7 +1,9 @@
 """TensorFlow Serving's REST API (/v1/models/...), parsed with TF Serving's own URL grammar.
 
 One catch-all route per verb, matched against TF Serving's regular expressions on the raw
-(still percent-encoded) path, so `a%2Fb` names a model "a/b" and matching ignores case.
+(still percent-encoded) path, so `a%2Fb` names a model "a/b" and matching ignores case. The
+views translate JSON into the core's tensors and back (api/codec/) and nothing else; TF
+Serving's order of checks holds: JSON → body → signature_name → model → signature → tensors.
 """
 from __future__ import annotations
 
@@ -14,9 +16,9 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import BaseConverter
 
 from api import core
-from serving import inference, jsonio
-from serving.errors import InvalidArgument
-from serving.limits import DEFAULT as DEFAULT_LIMITS
+from api.codec import examples, jsonio, tensors
+from serving.errors import InvalidArgument, NotFound
+from serving.inference import ModelSpec, SignatureNotFound
 
 bp = Blueprint("rest", __name__)
 
@@ -43,7 +45,7 @@ def _json(payload, status: int = 200, version: int | None = None) -> Response:
     return response
 
 
-def _raw_path() -> str:
+def raw_path() -> str:
     raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
     if "://" in raw.split("?", 1)[0]:
         raw = urlsplit(raw).path  # absolute-form request target (sent to proxies)
@@ -51,12 +53,16 @@ def _raw_path() -> str:
 
 
 def _match(pattern: re.Pattern):
-    path = _raw_path()
+    """(model name, version, label, verb) of this request's URL; the model and verb are left
+    in the WSGI environ for api/ops.py, which then need not parse the URL again."""
+    path = raw_path()
     match = pattern.fullmatch(path)
     if match is None:
         raise InvalidArgument(f"Malformed request: {request.method} {path}")
     name, version, label = (unquote(match.group(1)) if match.group(1) else None,
                             match.group(2), unquote(match.group(3)) if match.group(3) else None)
+    verb = (match.group(4) or "").lower() or ("status" if name else "list")
+    request.environ["serving.route"] = (name or "", verb)
     if version is not None:
         if int(version) > _INT64_MAX:
             raise InvalidArgument(f"Failed to convert version: {version} to numeric.")
@@ -67,7 +73,7 @@ def _match(pattern: re.Pattern):
 def _body() -> bytes:
     """The request body, inflated when the client sent it gzip-compressed (as TF Serving does)."""
     body = request.get_data(cache=False)
-    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 100 * 1024 * 1024
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
     if len(body) >= limit and request.content_length is None:
         # A chunked body is cut off silently at the limit by werkzeug: refuse, not truncate.
         raise RequestEntityTooLarge(f"Request body exceeds {limit} bytes")
@@ -85,34 +91,84 @@ def _body() -> bytes:
     return data
 
 
+def _predict(spec: ModelSpec, document: dict, body: bytes) -> Response:
+    inference, limits = core().inference, core().limits
+    with inference.resolve(spec) as target:
+        try:
+            signature = target.signature()
+        except SignatureNotFound as missing:  # TF Serving's REST layer words it so
+            raise InvalidArgument(f'Serving signature name: "{missing.key}" not found in '
+                                  f'signature def') from None
+        if not signature.inputs:
+            raise InvalidArgument(f"Failed to get input map for signature: {spec.signature_key}")
+        # numpy may read number lists whole unless a JSON boolean could hide among them.
+        fast = b"true" not in body and b"false" not in body
+        feeds, columnar = tensors.decode_predict(document, signature.inputs, fast, limits)
+        outputs = inference.predict(target, feeds)
+    return _json(tensors.encode_predict(outputs, columnar), version=target.version)
+
+
+def _classify_or_regress(verb: str, spec: ModelSpec, document: dict) -> Response:
+    inference = core().inference
+    serialized = examples.decode_examples(document, verb, core().limits)
+    with inference.resolve(spec) as target:
+        if verb == "classify":
+            payload = examples.encode_classify(inference.classify(target, serialized))
+        else:
+            payload = examples.encode_regress(inference.regress(target, serialized))
+    return _json(payload, version=target.version)
+
+
 @bp.route("/<v1:_api>/<path:_rest>", methods=["POST"])
 def post(_api, _rest):
     name, version, label, verb = _match(_POST)
-    manager, limits = core().manager, current_app.extensions.get("limits", DEFAULT_LIMITS)
     # The URL matches in any case, but TF Serving then compares the verb exactly.
+    if verb not in ("predict", "classify", "regress"):
+        raise InvalidArgument(f"Malformed request: {request.method} {raw_path()}")
+    body = _body()
+    document = jsonio.load_request(body, core().limits)
+    spec = ModelSpec(name, version, label, document.get("signature_name") or "")
     if verb == "predict":
-        servable, payload = inference.predict(manager, name, version, label, _body(), limits)
-    elif verb in ("classify", "regress"):
-        servable, payload = inference.classify_or_regress(manager, verb, name,
-                                                          version, label, _body(), limits)
-    else:
-        raise InvalidArgument(f"Malformed request: {request.method} {_raw_path()}")
-    return _json(payload, version=servable.version)
+        return _predict(spec, document, body)
+    return _classify_or_regress(verb, spec, document)
 
 
 @bp.route("/<v1:_api>/<path:_rest>", methods=["GET"])
 def get(_api, _rest):
     name, version, label, metadata = _match(_GET)
-    manager = core().manager
+    inference = core().inference
     if name is None:
         if version is not None or label is not None or metadata:
             raise InvalidArgument("Missing model name in request.")
         # Our addition: TF Serving answers 400 here; we list every model and its versions.
-        return _json(inference.models_payload(manager))
+        return _json({"models": [{"name": model, "model_version_status": _statuses(model)}
+                                 for model in inference.model_names()]})
     if metadata == "metadata":  # any other case of it asks for the status, as in TF Serving
-        return _json(inference.metadata_payload(manager, name, version, label))
+        answered, signatures = inference.metadata(ModelSpec(name, version, label))
+        return _json({"model_spec": {"name": name, "signature_name": "",
+                                     "version": str(answered)},
+                      "metadata": {"signature_def": _signature_def_json(signatures)}})
     # TF Serving does not resolve a label for status: it lists every version.
-    return _json(inference.status_payload(manager, name, version))
+    return _json({"model_version_status": _statuses(name, version, strict=True)})
+
+
+def _statuses(name: str, version: int | None = None, strict: bool = False) -> list[dict]:
+    try:
+        statuses = core().inference.status(name, version)
+    except NotFound:
+        if strict:
+            raise
+        return []  # a model with no version on disk yet
+    return [{"version": str(s.version), "state": s.state,
+             "status": {"error_code": s.error_code, "error_message": s.error_message}}
+            for s in statuses]
+
+
+def _signature_def_json(signatures) -> dict:
+    """The SignatureDefMap as TF Serving prints it (proto3 JSON, snake_case, defaults shown)."""
+    from google.protobuf import json_format
+    return json_format.MessageToDict(signatures, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
 
 
 @bp.after_request
@@ -129,7 +185,7 @@ def _allow(response: Response) -> Response:
     every /v1 path for GET and POST; TF Serving's URL grammar decides which one applies."""
     if request.method == "OPTIONS" and request.path[:4].lower() == "/v1/":
         adapter, path, allowed = current_app.url_map.bind_to_environ(request.environ), \
-            _raw_path(), []
+            raw_path(), []
         for method in ("GET", "POST", "PUT", "DELETE"):
             try:
                 endpoint, _ = adapter.match(method=method)

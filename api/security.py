@@ -1,5 +1,5 @@
 """What every response and request body get, whatever blueprint serves them: browser
-security headers, request bodies kept in memory, the input limits and the optional API token.
+security headers, request bodies kept in memory and the optional API token.
 """
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import io
 from flask import Request, Response
 
 from api import auth
-from serving.limits import Limits
 
 # No inline script or style anywhere (templates/ load static/app.js and style.css), so the
 # policy can forbid them; frame-ancestors 'none' (and X-Frame-Options for old browsers)
@@ -41,6 +40,5 @@ def _headers(response: Response) -> Response:
 
 def init_app(app, settings) -> None:
     app.request_class = MemoryRequest
-    app.extensions["limits"] = Limits.from_settings(settings)
     app.after_request(_headers)
     auth.init_app(app, settings)

@@ -6,6 +6,7 @@ secret, so any number of gunicorn workers agree on it.
 """
 from __future__ import annotations
 
+import base64
 import hmac
 import secrets
 
@@ -13,16 +14,15 @@ from flask import Blueprint, Response, current_app, render_template, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from api import core
+from api.codec import jsonio
 from api.errors import HTTP_STATUS, error_response
-from serving import images, jsonio
+from serving import images
 from serving.errors import InvalidArgument, ServingError
 
 bp = Blueprint("web", __name__)
 
 CSRF_COOKIE = "csrf_token"
 ACCEPT = "image/png,image/jpeg,image/gif,image/bmp,image/webp,image/tiff"
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 def _settings():
@@ -58,7 +58,7 @@ def _page(status: int = 200, **context) -> Response:
     token = request.cookies.get(CSRF_COOKIE, "")
     if len(token) < 32:
         token = secrets.token_urlsafe(32)
-    html = render_template("index.html", choices=images.choices(core().manager), accept=ACCEPT,
+    html = render_template("index.html", choices=core().images.choices(), accept=ACCEPT,
                            max_bytes=_settings().max_image_bytes,
                            max_size=_size(_settings().max_image_bytes), csrf_token=token, **context)
     response = Response(html, status=status, mimetype="text/html")
@@ -75,14 +75,6 @@ def knows(choice: images.Choice) -> str:
         return f"{choice.name} knows {len(labels)} labels: {shown} (from {choice.labels_source})."
     return (f"{choice.name} knows {len(labels)} classes, shown as their numbers {shown} "
             f"(it has no assets.extra/labels.txt).")
-
-
-@bp.after_request
-def _headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    return response
 
 
 @bp.get("/")
@@ -103,19 +95,22 @@ def upload():
         upload_file = request.files.get("image")
         if upload_file is None or not upload_file.filename:
             raise InvalidArgument("Choose a picture to upload.")
-        answer = images.classify(core().manager, form["model"] or "", _version(form["version"]),
-                                 _image_bytes(upload_file.read()),
-                                 max_pixels=_settings().max_image_pixels)
+        answer = core().images.classify(form["model"] or "", _version(form["version"]),
+                                        _image_bytes(upload_file.read()))
     except ServingError as error:
         return _page(HTTP_STATUS.get(error.code, 500), error=error.message, **form)
-    return _page(result=answer.payload, seen_url=answer.seen_url(),
-                 upload_url=answer.upload_url(), **form)
+    return _page(result=answer.payload, seen_url=_data_url(answer.seen_png()),
+                 upload_url=_data_url(answer.upload_png()), **form)
+
+
+def _data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 @bp.get("/v1/images")
 def list_image_models():
     return {"models": [{"name": c.name, "versions": list(c.versions)}
-                       for c in images.choices(core().manager)]}
+                       for c in core().images.choices()]}
 
 
 @bp.post("/v1/images/<name>:classify")
@@ -128,8 +123,7 @@ def classify(name: str, version: str | None = None):
         body = jsonio.loads(request.get_data())
         if not isinstance(body, dict) or not isinstance(body.get("b64"), str):
             raise InvalidArgument('Expected a JSON object {"b64": "<base64 of a picture>"}')
-        from wrappers.image_io import decode_b64
-        data = decode_b64(body["b64"])
+        data = images.picture_bytes(body["b64"])
         top_k = str(body.get("top_k", top_k))
     elif request.mimetype.startswith("multipart/"):
         upload_file = request.files.get("image") or next(iter(request.files.values()), None)
@@ -140,11 +134,10 @@ def classify(name: str, version: str | None = None):
         data = request.get_data()
     if not top_k.isdigit():
         raise InvalidArgument(f"top_k must be a positive integer, got {top_k!r}")
-    answer = images.classify(core().manager, name, _version(version), _image_bytes(data),
-                             int(top_k), _settings().max_image_pixels)
+    answer = core().images.classify(name, _version(version), _image_bytes(data), int(top_k))
     payload = dict(answer.payload)
     if preview.lower() in ("1", "true", "yes"):
-        payload["input_image"] = answer.seen_url()
+        payload["input_image"] = _data_url(answer.seen_png())
     return Response(jsonio.dumps(payload), mimetype="application/json")
 
 

@@ -50,10 +50,11 @@ def wsgi_call(app, path: str, body: bytes):
 
 
 def stages(model: str, bench_dir: Path) -> list[tuple[str, float]]:
-    from app import create_app
     from floor_app import app as floor
-    from serving import jsonio, tensors
     from servers import models_config
+
+    from api.codec import jsonio, tensors
+    from app import create_app
 
     app = create_app({"model_config_file": str(models_config(bench_dir, model)),
                       "file_system_poll_wait_seconds": 0})

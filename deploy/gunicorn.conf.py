@@ -1,7 +1,8 @@
 """gunicorn settings for the model server (used by `python app.py` and `gunicorn -c`).
 
 Never set preload_app: the app (TensorFlow, sessions, batcher threads) must be built in
-each worker after the fork. Values come from the environment so containers can tune them.
+each worker after the fork. Values come from the server's one Settings object: the flags of
+`python app.py`, or the environment under `gunicorn -c` (serving/config/settings.py).
 The hooks below run in the master (a free port, the metrics directory, dead workers) or in a
 worker (its own socket once its models are loaded; unload models and drain batchers as it
 stops); deploy/README.md explains the choices.
@@ -16,33 +17,33 @@ import time
 
 from gunicorn.glogging import Logger
 
-bind = [f"{os.environ.get('REST_API_HOST', '0.0.0.0')}:{os.environ.get('REST_API_PORT', '8501')}"]
+from serving.config.settings import current as _current_settings
+
+_settings = _current_settings()
+bind = [f"{_settings.rest_api_host}:{_settings.rest_api_port}"]
 worker_class = "gthread"
-workers = int(os.environ.get("WORKERS", "2"))
-threads = int(os.environ.get("THREADS", "16"))
+workers = _settings.workers
+threads = _settings.threads
 # Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections over
 # the workers; on one shared socket the first idle worker accepted every keep-alive
 # connection and the others sat idle (bench/README.md). post_fork/post_worker_init below
 # open that socket only once the worker's models are loaded.
 reuse_port = True
 preload_app = False
-# A worker sends no heartbeat while create_app() loads its models, so this must exceed the
-# slowest full load, or the master kills and restarts the worker forever. A gthread worker's
-# loop beats every second while serving, so a long timeout costs nothing there.
-timeout = int(os.environ.get("WORKER_TIMEOUT", "300"))
-# After SIGTERM, in-flight requests get this long: above rest_api_timeout_in_ms (30 s).
-graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "40"))
+# A gthread worker's loop beats every second while serving, so a long timeout costs nothing.
+timeout = _settings.worker_timeout
+graceful_timeout = _settings.graceful_timeout
 # nginx's upstream keepalive_timeout (deploy/nginx.conf, 4 s) stays below this, so nginx
 # never sends a request on a connection that gunicorn is closing.
 keepalive = 5
 # Heartbeat files on tmpfs: a disk-backed /tmp (container overlay) can stall them.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-accesslog = os.environ.get("ACCESS_LOG") or None  # off unless asked (app.py --access_log)
+accesslog = _settings.access_log or None  # off unless asked (--access_log)
 errorlog = "-"
 # gunicorn >= 25 opens a control socket at one fixed path per user ($HOME/.gunicorn/): every
 # server on the host would fight over it. Signals (HUP, TTIN, TERM) manage this server.
 control_socket_disable = True
-loglevel = os.environ.get("LOG_LEVEL", "info")
+loglevel = _settings.log_level
 # serving.* are WSGI environ keys that api/ops.py fills in for every request.
 access_log_format = ('%(h)s "%(r)s" %(s)s %(b)s model=%({serving.model}e)s '
                      'version=%({serving.version}e)s verb=%({serving.verb}e)s '
@@ -130,12 +131,11 @@ def _announce_ready(worker):
 def _snapshot_the_model_config():
     """`gunicorn -c this-file 'app:create_app()'`: read the model config here, in the master,
     so that every worker starts from the same one (`python app.py` has read it already)."""
-    from serving import model_config
-    from serving.settings import Settings
+    from serving.config import model_config
     if model_config.has_snapshot():
         return
     try:
-        model_config.take_snapshot(Settings.load())
+        model_config.take_snapshot(_settings)
     except (model_config.ConfigError, ValueError) as exc:
         raise SystemExit(f"Failed to start server. Error: {exc}") from None
 

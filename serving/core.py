@@ -1,15 +1,26 @@
-"""Builds the serving core from settings: the manager, its loader, session and batching options."""
+"""The serving core of one worker process: models, batching, routing and the verbs, from settings.
+
+It knows nothing of HTTP, gRPC or JSON, and nothing of how a version directory becomes a
+model: `create_app` hands it `load_wrapper(path) -> wrapper` (wrappers/ builds those), so
+the import of wrappers runs from the app down, never from the core up.
+"""
 from __future__ import annotations
 
 import gc
 import logging
+from typing import Callable
 
-from serving.batching_config import BatchingConfigError, BatchingOptions, options_for_model
+from serving.config.batching import BatchingConfigError, BatchingOptions, options_for_model
+from serving.config.limits import Limits
+from serving.config.model_config import snapshot_for
+from serving.config.settings import Settings
 from serving.errors import LoadError
-from serving.manager import ModelManager
-from serving.model_config import snapshot_for
-from serving.servable import Servable
-from serving.settings import Settings
+from serving.featurized import Featurized
+from serving.images import Images
+from serving.inference import Inference
+from serving.models.manager import ModelManager
+from serving.models.servable import Servable
+from serving.routing.poller import start_polling
 
 log = logging.getLogger(__name__)
 
@@ -17,34 +28,39 @@ log = logging.getLogger(__name__)
 class ServingCore:
     """Everything a worker process serves; built once per process, after gunicorn forks."""
 
-    def __init__(self, settings: Settings):
-        from wrappers.base import SessionOptions
+    def __init__(self, settings: Settings, load_wrapper: Callable[[str], object]):
         self.settings = settings
-        self.session_options = SessionOptions(**settings.session_config_args())
+        self.limits = Limits.from_settings(settings)
         self.batching = batching_options(settings)
+        self._load_wrapper = load_wrapper
         self.manager = ModelManager(self._load)
         self.snapshot = snapshot_for(settings)  # the master's reading, shared by every worker
         self.manager.configure(self.snapshot.model_config().model_config_list)
+        self.inference = Inference(self.manager, self.limits)
+        self.images = Images(self.inference, self.limits.max_image_pixels)
+        self.featurized = Featurized(self.inference, self.images)
+        self.control = None  # the routing control; start() builds it with its poller
 
     def _load(self, name: str, version: int, path: str) -> Servable:
-        from wrappers import load_version
         batching = self.batching
         if batching is not None:
             try:
                 batching = options_for_model(batching, path)
             except BatchingConfigError as exc:
                 raise LoadError(exc.message, exc.code) from None
-        wrapper = load_version(path, self.session_options, self.settings.saved_model_tags)
+        wrapper = self._load_wrapper(path)
         return Servable(name, version, wrapper, batching=batching,
                         timeout=self.settings.rest_api_timeout_in_ms / 1000)
 
     def start(self) -> None:
-        """Load every model, then move the loaded graphs out of the garbage collector's view.
+        """Load every model, start the poller, then move the loaded graphs out of the garbage
+        collector's view.
 
         TF's Python objects make each full collection slow; freezing them removed 80 ms p99
         pauses in the peer measurements (shared/bench/RESULTS.md).
         """
         self.manager.sync_all()
+        self.control = start_polling(self.manager, self.settings, self.snapshot)  # after fork
         gc.collect()
         gc.freeze()
 

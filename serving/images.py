@@ -1,17 +1,22 @@
-"""Classifying one picture with a served image model: the core of the page and /v1/images.
+"""Pictures in: the page, /v1/images and /get_my_predictions classify an upload here.
 
-The wrapper (wrappers/image_classifier.py) knows its model's geometry and labels; this
-module finds the servable, decodes the upload once and runs it through `servable.run`,
-so a batcher, when on, batches page uploads like any other request.
+The one way a picture becomes a model's input: bytes (or base64 text) → the model's wrapper
+decodes it (wrappers/image_io.py, header checked first against max_image_pixels) and
+prepares it to its geometry → `servable.run`, so a batcher, when on, batches page uploads
+like any other request. Any wrapper with `decode_picture`, `preprocess` and `top_k` counts
+as an image classifier (wrappers/image_classifier.py is the one that ships).
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 
 import numpy as np
 
 from serving.errors import InvalidArgument, NotFound
-from serving.manager import AVAILABLE
+from serving.inference import Inference, ModelSpec, Target
+from serving.models.state import AVAILABLE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,39 +32,87 @@ class Choice:
 
 @dataclasses.dataclass
 class Answer:
-    payload: dict            # what the JSON endpoint returns
+    payload: dict            # model, version, label, probability, top_k
     pixels: np.ndarray       # the decoded upload
     seen: np.ndarray         # what the model was given, HxWxC in [0, 1]
+    _wrapper: object
 
-    def seen_url(self) -> str:
-        from wrappers.image_io import png_data_url
-        return png_data_url(self.seen)
+    def seen_png(self) -> bytes:
+        return self._wrapper.png(self.seen)
 
-    def upload_url(self) -> str:
-        from wrappers.image_io import png_data_url, thumbnail
-        return png_data_url(thumbnail(self.pixels))
+    def upload_png(self) -> bytes:
+        """A small copy of the upload, for the page without JavaScript."""
+        return self._wrapper.png(self._wrapper.thumbnail(self.pixels))
 
 
 def is_image_classifier(servable) -> bool:
-    return callable(getattr(servable.wrapper, "preprocess", None)) and \
-        hasattr(servable.wrapper, "top_k")
+    wrapper = servable.wrapper
+    return all(callable(getattr(wrapper, name, None))
+               for name in ("decode_picture", "preprocess", "top_k"))
 
 
-def choices(manager) -> list[Choice]:
-    """Every model with at least one AVAILABLE image-classifier version."""
-    found = []
-    for name in manager.model_names():
-        try:
-            statuses = manager.status(name)
-        except NotFound:
-            continue
-        usable = [s for s in statuses if s.state == AVAILABLE and s.servable is not None
-                  and is_image_classifier(s.servable)]
-        if usable:
-            newest = usable[0].servable.wrapper
-            found.append(Choice(name, tuple(s.version for s in usable), tuple(newest.labels),
-                                _labels_source(name, newest)))
-    return found
+def picture_bytes(text: str) -> bytes:
+    """Base64 (or a `data:` URL) → bytes; InvalidArgument when it is not base64."""
+    try:
+        return base64.b64decode(text.split(",", 1)[1] if text.startswith("data:") else text,
+                                validate=False)
+    except (binascii.Error, ValueError):
+        raise InvalidArgument("The image is not valid base64.") from None
+
+
+class Images:
+    def __init__(self, inference: Inference, max_pixels: int):
+        self.inference, self.max_pixels = inference, max_pixels
+
+    def choices(self) -> list[Choice]:
+        """Every model with at least one AVAILABLE image-classifier version."""
+        found = []
+        for name in self.inference.model_names():
+            try:
+                statuses = self.inference.status(name)
+            except NotFound:
+                continue
+            usable = [s for s in statuses if s.state == AVAILABLE and s.servable is not None
+                      and is_image_classifier(s.servable)]
+            if usable:
+                newest = usable[0].servable.wrapper
+                found.append(Choice(name, tuple(s.version for s in usable), tuple(newest.labels),
+                                    _labels_source(name, newest)))
+        return found
+
+    def classify(self, name: str, version: int | None, data: bytes, top_k: int = 5) -> Answer:
+        """Decode, prepare, run and label one picture; raises the core's typed errors."""
+        if not 1 <= top_k <= 1000:
+            raise InvalidArgument(f"top_k must be between 1 and 1000, got {top_k}")
+        with self.inference.resolve(ModelSpec(name, version)) as target:
+            wrapper = _classifier(target).servable.wrapper
+            pixels = wrapper.decode_picture(data, self.max_pixels)
+            feeds, seen = wrapper.preprocess(pixels)
+            outputs = target.servable.run(target.signature(), feeds, (wrapper.image.output_alias,))
+            best = wrapper.top_k(outputs, top_k)
+        payload = {"model": name, "version": target.version, "label": best[0]["label"],
+                   "probability": best[0]["probability"], "top_k": best}
+        return Answer(payload, pixels, seen, wrapper)
+
+    def features(self, target: Target, body) -> dict[str, np.ndarray] | None:
+        """/get_my_predictions: `{"image": {"b64": ...}}` in the body → this model's feeds."""
+        image = body.get("image")
+        if image is None:
+            return None
+        if not isinstance(image, dict) or not isinstance(image.get("b64"), str):
+            raise InvalidArgument('"image" must be {"b64": "<base64 of a picture>"}')
+        wrapper = target.servable.wrapper
+        return wrapper.preprocess(wrapper.decode_picture(picture_bytes(image["b64"]),
+                                                         self.max_pixels))[0]
+
+
+def _classifier(target: Target) -> Target:
+    if not is_image_classifier(target.servable):
+        raise InvalidArgument(
+            f"Model {target.spec.name} version {target.version} is not an image classifier: its "
+            "serving_default signature needs one picture input ([N,H,W,1|3], [N,H,W] or "
+            "[N,H*W]) and one [N,K] score output.")
+    return target
 
 
 def _labels_source(name: str, wrapper) -> str:
@@ -68,31 +121,3 @@ def _labels_source(name: str, wrapper) -> str:
         return ""
     version_dir = wrapper.path.rstrip("/").rsplit("/", 1)[-1]
     return "/".join((name, version_dir, "assets.extra", "labels.txt"))
-
-
-def classifier(manager, name: str, version: int | None = None):
-    servable = manager.resolve(name, version)
-    if not is_image_classifier(servable):
-        raise InvalidArgument(
-            f"Model {name} version {servable.version} is not an image classifier: its "
-            "serving_default signature needs one picture input ([N,H,W,1|3], [N,H,W] or "
-            "[N,H*W]) and one [N,K] score output.")
-    return servable
-
-
-def classify(manager, name: str, version: int | None, data: bytes, top_k: int = 5,
-             max_pixels: int | None = None) -> Answer:
-    """Decode, prepare, run and label one picture; raises the core's typed errors."""
-    from wrappers import image_io
-    servable = classifier(manager, name, version)
-    if not 1 <= top_k <= 1000:
-        raise InvalidArgument(f"top_k must be between 1 and 1000, got {top_k}")
-    pixels = image_io.decode(data, max_pixels or image_io.MAX_PIXELS)
-    wrapper = servable.wrapper
-    feeds, seen = wrapper.preprocess(pixels)
-    signature = servable.signature(None)
-    outputs = servable.run(signature, feeds, (wrapper.image.output_alias,))
-    best = wrapper.top_k(outputs, top_k)
-    payload = {"model": name, "version": servable.version, "label": best[0]["label"],
-               "probability": best[0]["probability"], "top_k": best}
-    return Answer(payload, pixels, seen)

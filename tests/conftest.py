@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hardening_server import guarded_flags
-from tests.helpers import ROOT, ServerProcess, build_test_models, copy_model, write_config
+from tests.support.guarded_server import guarded_flags
+from tests.support.helpers import ROOT, ServerProcess, build_test_models, copy_model, write_config
+from tests.support.image_fixtures import mixed_server, models_server  # noqa: F401  (fixtures)
 
 
 def pytest_sessionstart(session):
@@ -44,10 +45,13 @@ def served_config(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def app(served_config):
+    """A fresh app from the factory for each test (flaskr's way): nothing one test does to
+    it (labels, counters, closed versions) reaches the next."""
     from app import create_app
-    application = create_app({"model_config_file": str(served_config)})
+    application = create_app({"model_config_file": str(served_config),
+                              "file_system_poll_wait_seconds": 0})
     application.config["TESTING"] = True
     yield application
     application.extensions["serving"].close()
@@ -70,7 +74,7 @@ def server(served_config):
 
 @pytest.fixture(scope="session")
 def guarded_server(tmp_path_factory):
-    """A live server with low limits and both tokens on (tests/hardening_server.py)."""
+    """A live server with low limits and both tokens on (tests/support/guarded_server.py)."""
     # One worker: the documented examples change labels and read them back in sequence.
     process = ServerProcess(*guarded_flags(tmp_path_factory.mktemp("guarded")), "--workers=1",
                             ready_path="/readyz")

@@ -15,6 +15,20 @@ from serving.errors import LoadError
 WRAPPER_FILE = "wrapper.json"
 
 
+def loader(options=None, tags: str = "serve"):
+    """`load(path) -> wrapper` with these session options and tags: what the core is given."""
+    def load(path: str):
+        return load_version(path, options, tags)
+    return load
+
+
+def __getattr__(name: str):
+    if name == "SessionOptions":  # without importing TensorFlow at `import wrappers`
+        from wrappers.base import SessionOptions
+        return SessionOptions
+    raise AttributeError(name)
+
+
 def code_defined_wrappers() -> dict:
     from wrappers.demo import ModelA, ModelB
     return {cls.name: cls for cls in (ModelA, ModelB)}

@@ -13,7 +13,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from serving.errors import InvalidArgument, LoadError
+from serving.errors import LoadError
 from wrappers import image_io
 from wrappers.base import Signature
 from wrappers.image_prep import ImageInput, prepare
@@ -80,18 +80,15 @@ class ImageClassifierWrapper(SavedModelWrapper):
         return [{"label": self.labels[i], "index": int(i), "probability": float(probabilities[i])}
                 for i in order]
 
-    def featurize(self, body) -> dict[str, np.ndarray] | None:
-        """/get_my_predictions: `{"image": {"b64": ...}}` in the body → this model's feeds."""
-        image = body.get("image")
-        if image is None:
-            return None
-        if not isinstance(image, dict) or not isinstance(image.get("b64"), str):
-            raise InvalidArgument('"image" must be {"b64": "<base64 of a picture>"}')
-        return self.preprocess(image_io.decode(image_io.decode_b64(image["b64"])))[0]
+    def decode_picture(self, data: bytes, max_pixels: int) -> np.ndarray:
+        """Bytes of a picture → float pixels (image_io: the header is checked first)."""
+        return image_io.decode(data, max_pixels)
 
-    def describe(self, outputs: dict[str, np.ndarray]) -> dict:
-        best = self.top_k(outputs, 5)
-        return {"label": best[0]["label"], "probability": best[0]["probability"], "top_k": best}
+    def png(self, pixels: np.ndarray) -> bytes:
+        return image_io.png(pixels)
+
+    def thumbnail(self, pixels: np.ndarray) -> np.ndarray:
+        return image_io.thumbnail(pixels)
 
 
 LABELS_FILE = os.path.join("assets.extra", "labels.txt")

@@ -1,25 +1,22 @@
-"""Pictures in and out, in memory: uploaded bytes → float pixels, pixels → a PNG data URL.
+"""Pictures in and out, in memory: uploaded bytes → float pixels, pixels → PNG bytes.
 
 The header is read first (Pillow reads it lazily) so that an oversized or foreign file is
 refused before a single pixel is decoded; nothing is ever written to disk.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 
 import numpy as np
 
 from serving.errors import InvalidArgument
 
-MAX_PIXELS = 40_000_000  # a 40-megapixel picture decodes to ~160 MB of RGBA: enough for photos
 FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "GIF": "GIF", "BMP": "BMP", "WEBP": "WebP",
            "TIFF": "TIFF"}
 ACCEPTED = ", ".join(FORMATS.values())
 
 
-def probe(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[str, int, int]:
+def probe(data: bytes, max_pixels: int) -> tuple[str, int, int]:
     """(format, width, height) from the header alone; InvalidArgument for anything else."""
     from PIL import Image, UnidentifiedImageError
     if not data:
@@ -41,7 +38,7 @@ def probe(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[str, int, int]:
     return kind, width, height
 
 
-def decode(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def decode(data: bytes, max_pixels: int) -> np.ndarray:
     """Bytes of a picture → float32 pixels in [0, 1], shaped HxW (gray) or HxWxC (C = 2, 3, 4).
 
     Only the first frame of an animation is used; a JPEG's EXIF orientation is applied.
@@ -64,14 +61,13 @@ def to_unit_float(pixels: np.ndarray) -> np.ndarray:
     return np.clip(np.nan_to_num(pixels.astype(np.float32)), 0.0, 1.0)
 
 
-def png_data_url(pixels: np.ndarray) -> str:
-    """Float pixels in [0, 1] (HxW or HxWx1/3) as a `data:image/png;base64,...` URL."""
+def png(pixels: np.ndarray) -> bytes:
+    """Float pixels in [0, 1] (HxW or HxWx1/3) as PNG bytes."""
     import imageio.v3 as iio
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
-    png = iio.imwrite("<bytes>", np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8),
-                      extension=".png")
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return iio.imwrite("<bytes>", np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8),
+                       extension=".png")
 
 
 def thumbnail(pixels: np.ndarray, longest: int = 256) -> np.ndarray:
@@ -83,12 +79,3 @@ def thumbnail(pixels: np.ndarray, longest: int = 256) -> np.ndarray:
         return pixels
     shape = (max(1, round(height * scale)), max(1, round(width * scale))) + pixels.shape[2:]
     return resize(pixels, shape, anti_aliasing=True, preserve_range=True).astype(np.float32)
-
-
-def decode_b64(text: str) -> bytes:
-    """Base64 (or a data: URL) → bytes; InvalidArgument when it is not base64."""
-    try:
-        return base64.b64decode(text.split(",", 1)[1] if text.startswith("data:") else text,
-                                validate=False)
-    except (binascii.Error, ValueError):
-        raise InvalidArgument("The image is not valid base64.") from None

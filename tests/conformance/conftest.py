@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SERVED_MODELS
-from tests.helpers import ROOT, ServerProcess, write_config
+from tests.support.helpers import ROOT, ServerProcess, write_config
 
 SHARED = Path(os.environ.get("SHARED_DIR", ROOT.parent / "shared"))
 PEER_MODELS = SHARED / "peer-models" / "tfserving-testdata"

@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 
-from tests.helpers import ROOT
+from tests.support.helpers import ROOT
 
 
 def test_quick_benchmark_prints_a_table_with_traffic_and_no_errors(tmp_path):

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.conformance.conftest import PEER_MODELS
-from tests.test_rest_api import CLASSIFY_REGRESS_CASES, PREDICT_CASES, assert_answers
+from tests.e2e.test_rest_api import CLASSIFY_REGRESS_CASES, PREDICT_CASES, assert_answers
 
 
 @pytest.mark.parametrize("model, body, expected", PREDICT_CASES.values(), ids=PREDICT_CASES)
@@ -61,8 +61,8 @@ def test_the_model_without_saved_model_pb_fails_while_the_others_serve(peer_serv
 
 
 def test_tf_servings_monitoring_and_bad_config_files_are_read_as_tf_serving_reads_them():
-    from serving.model_config import ConfigError, read_model_config
-    from serving.monitoring_config import metrics_path
+    from serving.config.model_config import ConfigError, read_model_config
+    from serving.config.monitoring import metrics_path
     assert metrics_path(str(PEER_MODELS / "monitoring_config.txt")) == \
         "/monitoring/prometheus/metrics"
     with pytest.raises(ConfigError, match="Error parsing text-format"):

@@ -1,0 +1,90 @@
+"""One settings object (serving/config/settings.py): tensorflow_model_server's flag names,
+upper-case environment variables, Docker's layout, and which source wins."""
+import logging
+
+import pytest
+
+from serving.config.model_config import config_from_settings
+from serving.config.settings import Settings
+from tests.support.helpers import copy_model
+
+
+def test_flags_use_tensorflow_model_server_names():
+    settings = Settings.load(argv=["--rest_api_port=9001", "--model_name=hpt",
+                                   "--model_base_path=/m/hpt", "--enable_batching",
+                                   "--norest_api_enable_cors_support",
+                                   "--file_system_poll_wait_seconds=0.5"], environ={})
+    assert (settings.rest_api_port, settings.model_name, settings.model_base_path) == \
+        (9001, "hpt", "/m/hpt")
+    assert settings.enable_batching is True and settings.rest_api_enable_cors_support is False
+    assert settings.file_system_poll_wait_seconds == 0.5
+
+
+@pytest.mark.parametrize("flag, value", [("--enable_batching=false", False),
+                                         ("--enable_batching=true", True),
+                                         ("--noenable_batching", False),
+                                         ("--enable_batching", True)])
+def test_boolean_flags_take_every_tf_serving_spelling(flag, value):
+    assert Settings.load(argv=[flag], environ={}).enable_batching is value
+
+
+def test_tf_serving_flags_we_do_not_implement_are_accepted_with_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="serving.config.settings"):
+        settings = Settings.load(argv=["--port=8500", "--enable_model_warmup",
+                                       "--grpc_max_threads", "4", "--model_name=m"], environ={})
+    assert settings.model_name == "m"
+    warned = " ".join(record.getMessage() for record in caplog.records)
+    assert "--port" in warned and "--enable_model_warmup" in warned and "--grpc_max_threads" in warned
+
+
+@pytest.mark.parametrize("argv", [["--no_such_flag=1"], ["--rest_api_timeout=5"], ["stray"]])
+def test_unknown_flags_are_refused(argv, capsys):
+    # A misspelled or shortened flag must not silently become another setting.
+    with pytest.raises(SystemExit) as exit_info:
+        Settings.load(argv=argv, environ={})
+    assert exit_info.value.code != 0
+    assert "unrecognized argument" in capsys.readouterr().err
+
+
+def test_environment_variables_are_upper_case_setting_names():
+    settings = Settings.load(environ={"MODEL_NAME": "env_model", "MODEL_BASE_PATH": "/nowhere",
+                                      "MODEL_CONFIG_FILE": "/etc/models.config",
+                                      "REST_API_PORT": "8600", "ENABLE_BATCHING": "yes"})
+    assert (settings.model_name, settings.model_base_path, settings.model_config_file) == \
+        ("env_model", "/nowhere", "/etc/models.config")
+    assert settings.rest_api_port == 8600 and settings.enable_batching is True
+
+
+def test_docker_layout_serves_model_base_path_slash_model_name(tmp_path):
+    copy_model("saved_model_half_plus_two_cpu", tmp_path / "half_plus_two")
+    settings = Settings.load(environ={"MODEL_NAME": "half_plus_two", "MODEL_BASE_PATH": str(tmp_path)})
+    assert settings.model_base_path == str(tmp_path / "half_plus_two")
+    (entry,) = config_from_settings(settings).model_config_list.config
+    assert (entry.name, entry.base_path) == ("half_plus_two", str(tmp_path / "half_plus_two"))
+
+
+def test_flags_beat_environment_and_a_mapping_beats_both():
+    env = {"MODEL_NAME": "from_env", "REST_API_PORT": "1"}
+    assert Settings.load(argv=["--model_name=from_flag"], environ=env).model_name == "from_flag"
+    assert Settings.load(argv=["--model_name=from_flag"], environ=env,
+                         overrides={"model_name": "from_test"}).model_name == "from_test"
+    with pytest.raises(ValueError, match="unknown setting"):
+        Settings.load(environ={}, overrides={"no_such_setting": 1})
+
+
+@pytest.mark.parametrize("env, message", [({"REST_API_PORT": "http"}, "rest_api_port"),
+                                          ({"ENABLE_BATCHING": "maybe"}, "enable_batching")])
+def test_a_badly_typed_value_names_the_setting(env, message):
+    with pytest.raises(ValueError, match=message):
+        Settings.load(environ=env)
+
+
+def test_the_images_empty_models_folder_falls_back_to_the_shipped_models(tmp_path, caplog):
+    # Docker with nothing mounted: MODEL_BASE_PATH=/models holds neither /models/model nor
+    # any version directory.
+    settings = Settings.load(environ={"MODEL_BASE_PATH": str(tmp_path), "MODEL_NAME": "model"})
+    assert settings.model_base_path == "" and settings.models_dir == "models"
+    assert "holds no model 'model'" in caplog.text
+    (tmp_path / "1").mkdir()  # a version directory: MODEL_BASE_PATH is the model itself
+    assert Settings.load(environ={"MODEL_BASE_PATH": str(tmp_path)}).model_base_path == \
+        str(tmp_path)
