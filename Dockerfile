@@ -31,7 +31,7 @@ COPY . .
 
 USER 10001:10001
 VOLUME ["/models"]
-EXPOSE 8501
+EXPOSE 8501 8500
 HEALTHCHECK --interval=30s --timeout=5s --start-period=300s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('REST_API_PORT', '8501'), timeout=4)"]
 CMD ["python", "app.py"]

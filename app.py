@@ -86,11 +86,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from serving.config.model_config import ConfigError, take_snapshot
     from serving.config.monitoring import metrics_path
+    from serving.config.ssl import read_ssl_config
     try:
         # Read once, before forking: a bad config stops the start, and every worker (and
         # every worker gunicorn restarts later) starts from this same copy.
         take_snapshot(settings)
         metrics_path(settings.monitoring_config_file)
+        read_ssl_config(settings.ssl_config_file)  # a bad SSL file stops the start too
     except ConfigError as exc:
         print(f"Failed to start server. Error: {exc}", file=sys.stderr)
         return 2
@@ -101,8 +103,14 @@ def main(argv: list[str] | None = None) -> int:
                                       "development server)", took,
                                       app.extensions["serving"].manager.summary(),
                                       settings.rest_api_host, settings.rest_api_port)
-        app.run(host=settings.rest_api_host, port=settings.rest_api_port, debug=True,
-                use_reloader=False, threaded=True)
+        from grpc_api.server import serve
+        grpc_server = serve(app.extensions["serving"], settings)
+        try:
+            app.run(host=settings.rest_api_host, port=settings.rest_api_port, debug=True,
+                    use_reloader=False, threaded=True)
+        finally:
+            if grpc_server is not None:
+                grpc_server.stop(grace=5)
         return 0
     settings_module.use(settings)
     _gunicorn_application(settings).run()

@@ -6,31 +6,21 @@ carry no secrets. Several comma-separated tokens may be valid at once, for rotat
 """
 from __future__ import annotations
 
-import hmac
-
 from flask import request
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
+
+from serving.config.tokens import bearer, is_valid, tokens_from  # noqa: F401  (api.auth.*)
 
 OPEN_ENDPOINTS = frozenset({"ops.healthz", "ops.readyz", "metrics", "static", "openapi.spec"})
 OPEN_BLUEPRINTS = frozenset({"admin"})  # guarded by the admin token instead
 
 
-def tokens_from(setting: str) -> tuple[bytes, ...]:
-    return tuple(token.strip().encode() for token in setting.split(",") if token.strip())
-
-
 def presented_tokens() -> tuple[bytes, bytes]:
     """(bearer token, X-API-Key); either may be b"". Both count, so a client may send the
     admin token as its bearer and the API token as X-API-Key."""
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    bearer = value.strip().encode() if scheme.lower() == "bearer" else b""
-    return bearer, request.headers.get("X-API-Key", "").strip().encode()
-
-
-def is_valid(given: bytes, tokens: tuple[bytes, ...]) -> bool:
-    """Constant-time against every token (no early exit: the timing tells nothing)."""
-    return bool(given) and sum(hmac.compare_digest(given, token) for token in tokens) > 0
+    return (bearer(request.headers.get("Authorization", "")),
+            request.headers.get("X-API-Key", "").strip().encode())
 
 
 def init_app(app, settings) -> None:

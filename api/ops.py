@@ -85,7 +85,8 @@ def _account(response: Response) -> Response:
     if started is not None:
         # Only configured names become label values: clients cannot mint new time series.
         known = model if model in core().inference.model_names() else ""
-        metrics.observe_request(known, version if known else "", verb, response.status_code,
+        metrics.observe_request("REST", known, version if known else "", verb,
+                                response.status_code,
                                 time.perf_counter() - started)
     return response
 

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import grpc_load  # noqa: E402
 from servers import SHARED_BENCH, Running, Server, triton_available  # noqa: E402
 
 SERVERS = {
@@ -33,6 +34,8 @@ SERVERS = {
     "naive": Server("plain Flask, gthread 8 threads, -w 2", "naive", ("--threads", "8", "-w", "2")),
     "floor": Server("gunicorn + do-nothing Flask app (no model)", "floor"),
     "triton": Server("Triton (PyTriton), dynamic batching", "triton"),
+    "ours-grpc": Server("ours over gRPC (h2load)", "ours", protocol="grpc"),
+    "triton-grpc": Server("Triton (PyTriton) over gRPC (h2load)", "triton", protocol="grpc"),
 }
 
 
@@ -41,9 +44,14 @@ def main(argv=None) -> int:
     bench_dir = Path(args.bench_dir)
     prepare(bench_dir)
     servers = [s for s in args.servers.split(",") if s != "limit"]
-    if "triton" in servers and not triton_available(bench_dir):
-        print(f"(Triton skipped: no {bench_dir}/envs/pytriton; see ../shared/bench/setup.sh)")
-        servers.remove("triton")
+    for triton in ("triton", "triton-grpc"):
+        if triton in servers and not triton_available(bench_dir):
+            print(f"({triton} skipped: no {bench_dir}/envs/pytriton; see ../shared/bench/setup.sh)")
+            servers.remove(triton)
+    if any(SERVERS[key].protocol == "grpc" for key in servers):
+        grpc_load.ensure_h2load()
+        triton_python = bench_dir / "envs" / "pytriton" / "bin" / "python"
+        grpc_load.make_bodies(bench_dir, triton_python if triton_python.exists() else None)
     models = args.models.split(",")
     clients = [int(c) for c in args.clients.split(",")]
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} · {machine()} · {args.seconds:g} s per point")
@@ -56,7 +64,15 @@ def main(argv=None) -> int:
                 results[(key, model, round_)] = measure(SERVERS[key], bench_dir, model, clients,
                                                         args.seconds)
     reference = "triton" if "triton" in servers else "naive" if "naive" in servers else None
-    print_table(results, servers, models, clients, args.repeat, reference)
+    rest = [key for key in servers if SERVERS[key].protocol == "rest"]
+    grpc = [key for key in servers if SERVERS[key].protocol == "grpc"]
+    if rest:
+        print_table(results, rest, models, clients, args.repeat, reference)
+    if grpc:
+        print("\nOver gRPC (h2load, one call in flight per connection; the ratio is to Triton's "
+              "gRPC in the same round)")
+        print_table(results, grpc, models, clients, args.repeat,
+                    "triton-grpc" if "triton-grpc" in grpc else None)
     errors = sum(r["errors"] for points in results.values() for r in points.values())
     return 1 if errors else 0
 
@@ -114,15 +130,20 @@ def print_limit(bench_dir: Path, models: list[str], seconds: float) -> None:
 
 def measure(server: Server, bench_dir: Path, model: str, clients: list[int], seconds: float):
     port = free_port()
-    log = bench_dir / "logs" / f"{server.kind}-{model}-{port}.log"
+    log = bench_dir / "logs" / f"{server.kind}-{server.protocol}-{model}-{port}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    running = Running(server, bench_dir, port, model, log)
+    running = Running(server, bench_dir, port, model, log, grpc_port=free_port())
     try:
         running.wait_ready()
         points = {}
         for count in clients:
-            before = running.cpu_seconds()
-            points[count] = wrk(running.url, running.body, count, seconds)
+            before, failed = running.cpu_seconds(), running.grpc_failures()
+            if server.protocol == "grpc":
+                points[count] = grpc_load.h2load(running.url, server.method, running.body,
+                                                 count, seconds, log.parent)
+                points[count]["errors"] += running.grpc_failures() - failed
+            else:
+                points[count] = wrk(running.url, running.body, count, seconds)
             used = running.cpu_seconds() - before
             points[count]["cpu_ms"] = 1e3 * used / max(points[count]["requests"], 1)
             time.sleep(0.5)
@@ -145,7 +166,8 @@ def wrk(url: str, body: Path, connections: int, seconds: float) -> dict:
 
 
 def print_table(results, servers, models, clients, repeat, reference) -> None:
-    ref_name = {"triton": "Triton", "naive": "plain Flask"}.get(reference, "-")
+    ref_name = {"triton": "Triton", "naive": "plain Flask",
+                "triton-grpc": "Triton gRPC"}.get(reference, "-")
     for model in models:
         print(f"\n{model}, 1 instance per request: req/s · p50 ms · p99 ms · errors · "
               f"server CPU ms per request · ×{ref_name} (req/s ratio, same run)\n")

@@ -1,7 +1,8 @@
 """The servers the benchmark compares, each started on loopback and stopped by its PID.
 
 Every server gets the same SavedModels (../shared/bench/make_models.py) and the same
-single-instance bodies; only Triton speaks KServe-v2 JSON instead of TF Serving's.
+single-instance bodies; only Triton speaks KServe-v2 (JSON, or its gRPC protos) instead of
+TF Serving's. Over gRPC, ours and Triton are driven by h2load (bench/grpc_load.py).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_BENCH = Path(os.environ.get("SHARED_DIR", ROOT.parent / "shared")) / "bench"
-TRITON_PORT = 8010  # fixed in the peer script
+TRITON_PORT, TRITON_GRPC_PORT = 8010, 8011  # fixed in the peer script
 
 
 @dataclasses.dataclass
@@ -28,24 +29,36 @@ class Server:
     kind: str                      # ours | naive | floor | triton
     flags: tuple[str, ...] = ()    # ours: app.py flags; naive: gunicorn flags
     env: dict = dataclasses.field(default_factory=dict)
+    protocol: str = "rest"         # rest | grpc
 
-    def url(self, port: int, model: str) -> str:
+    def url(self, port: int, model: str, grpc_port: int = 0) -> str:
+        """REST: the predict URL. gRPC: host:port (the method is the protocol's)."""
+        if self.protocol == "grpc":
+            return f"127.0.0.1:{TRITON_GRPC_PORT if self.kind == 'triton' else grpc_port}"
         if self.kind == "triton":
             return f"http://127.0.0.1:{TRITON_PORT}/v2/models/{model}/infer"
         return f"http://127.0.0.1:{port}/v1/models/{model}:predict"
 
     def body(self, bench_dir: Path, model: str) -> Path:
-        suffix = ".kserve.json" if self.kind == "triton" else ".json"
+        suffix = {("triton", "rest"): ".kserve.json", ("triton", "grpc"): ".triton.grpc"}.get(
+            (self.kind, self.protocol), ".grpc" if self.protocol == "grpc" else ".json")
         return bench_dir / "bodies" / f"{model}_1{suffix}"
 
-    def command(self, bench_dir: Path, port: int, model: str) -> tuple[list[str], Path, dict]:
+    @property
+    def method(self) -> str:
+        from grpc_load import PREDICT, TRITON_INFER
+        return TRITON_INFER if self.kind == "triton" else PREDICT
+
+    def command(self, bench_dir: Path, port: int, model: str,
+                grpc_port: int = 0) -> tuple[list[str], Path, dict]:
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MODELS_DIR": str(bench_dir / "models"),
                **self.env}
         if self.kind == "ours":
             return ([sys.executable, str(ROOT / "app.py"), f"--rest_api_port={port}",
                      "--rest_api_host=127.0.0.1",
                      f"--model_config_file={models_config(bench_dir, model)}",
-                     "--file_system_poll_wait_seconds=0", *self.flags], ROOT, env)
+                     f"--port={grpc_port}", "--file_system_poll_wait_seconds=0", *self.flags],
+                    ROOT, env)
         if self.kind == "floor":  # our gunicorn settings, file and all, around a bare app
             config = ROOT / "deploy" / "gunicorn.conf.py"
             return ([sys.executable, "-m", "gunicorn", "-c", str(config), "-b",
@@ -75,22 +88,30 @@ def models_config(bench_dir: Path, model: str) -> Path:
 class Running:
     """A started server; `stop()` ends its whole process group (it was started in its own)."""
 
-    def __init__(self, server: Server, bench_dir: Path, port: int, model: str, log: Path):
-        argv, cwd, env = server.command(bench_dir, port, model)
-        self.log = log
+    def __init__(self, server: Server, bench_dir: Path, port: int, model: str, log: Path,
+                 grpc_port: int = 0):
+        argv, cwd, env = server.command(bench_dir, port, model, grpc_port)
+        self.server, self.log = server, log
         self._log = open(log, "wb")
         self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
-        self.url = server.url(port, model)
+        self.url = server.url(port, model, grpc_port)
+        self.metrics_url = f"http://127.0.0.1:{port}/monitoring/prometheus/metrics"
         self.body = server.body(bench_dir, model)
 
     def wait_ready(self, timeout: float = 180.0) -> None:
-        """Ready when one real predict request answers 200 (models loaded, not just bound)."""
+        """Ready when one real predict request answers (models loaded, not just bound)."""
         deadline = time.monotonic() + timeout
         data = self.body.read_bytes()
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: see {self.log}")
+            if self.server.protocol == "grpc":
+                from grpc_load import check
+                if check(self.url, self.server.method, self.body):
+                    return
+                time.sleep(0.3)
+                continue
             try:
                 request = urllib.request.Request(self.url, data=data,
                                                  headers={"Content-Type": "application/json"})
@@ -115,6 +136,19 @@ class Running:
             if int(fields[3]) == self.process.pid:  # fields[3]: session id
                 ticks += int(fields[11]) + int(fields[12])  # utime + stime
         return ticks / os.sysconf("SC_CLK_TCK")
+
+    def grpc_failures(self) -> int:
+        """gRPC calls our server answered with a status other than OK, so far (h2load sees
+        only HTTP/2's 200, not the gRPC status in the trailers)."""
+        if self.server.kind != "ours" or self.server.protocol != "grpc":
+            return 0
+        from prometheus_client.parser import text_string_to_metric_families
+        with urllib.request.urlopen(self.metrics_url, timeout=10) as page:
+            text = page.read().decode()
+        return int(sum(s.value for family in text_string_to_metric_families(text)
+                       for s in family.samples if s.name == "serving_requests_total"
+                       and s.labels.get("entrypoint") == "GRPC"
+                       and s.labels.get("status") != "OK"))
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -78,7 +78,10 @@ def _refuse_a_taken_port(server):
     started by USR2 (an upgrade in place) shares the port with its parent on purpose."""
     if server.master_pid:
         return
-    for address in server.cfg.address:
+    addresses = list(server.cfg.address)
+    if _settings.port:  # the gRPC port is shared the same way
+        addresses.append((_settings.rest_api_host, _settings.port))
+    for address in addresses:
         if not isinstance(address, tuple):
             continue  # a unix socket path
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
@@ -100,11 +103,16 @@ def post_fork(server, worker):
 
 
 def post_worker_init(worker):
-    """The app is built (models loaded): start listening, and take a share of connections."""
+    """The app is built (models loaded): start listening on the REST port and the gRPC port,
+    and take a share of connections."""
     from gunicorn import sock, util
     worker.sockets = sock.create_sockets(worker.cfg, worker.log)
     for listener in worker.sockets:
         util.close_on_exec(listener)
+    serving = getattr(worker.wsgi, "extensions", {}).get("serving")
+    if serving is not None:
+        from grpc_api.server import serve  # in the worker only: grpc never in the master
+        worker.grpc = serve(serving, _settings)
     _announce_ready(worker)
 
 
@@ -123,8 +131,10 @@ def _announce_ready(worker):
     if count == worker.cfg.workers:
         started = float(os.environ.get("MODEL_SERVER_STARTED", "0") or 0)
         took = f" in {time.time() - started:.1f} s" if started else ""
-        worker.log.info("Ready%s: %s; serving %s with %d worker%s", took,
-                        serving.manager.summary(), _urls(worker.cfg), count,
+        grpc = f", gRPC on port {_settings.port}" if getattr(worker, "grpc", None) and \
+            _settings.port else ""
+        worker.log.info("Ready%s: %s; serving %s%s with %d worker%s", took,
+                        serving.manager.summary(), _urls(worker.cfg), grpc, count,
                         "s" * (count != 1))
 
 
@@ -171,11 +181,15 @@ def child_exit(server, worker):
 
 
 def _close_serving(worker):
-    """Unload the worker's models; each batcher answers what it holds before it stops."""
+    """Stop gRPC (calls in flight may finish), then unload the worker's models; each batcher
+    answers what it holds before it stops."""
     serving = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("serving")
     if serving is None or getattr(worker, "serving_closed", False):
         return
     worker.serving_closed = True
+    grpc_server = getattr(worker, "grpc", None)
+    if grpc_server is not None:
+        grpc_server.stop(grace=min(_settings.graceful_timeout, 30))
     serving.close()
     worker.log.info("Worker %s: models unloaded, batchers drained", worker.pid)
 

@@ -6,7 +6,8 @@
   in a tf.train.Saver checkpoint: model_a's weight is W[i][j] = (i - j) / 10 (y = x @ W on
   [N,10,10]), model_b's constant is C[i][j] = 4 * i + j (y = x + C on [N,4,4]).
 * half_plus_two: TensorFlow Serving's own example model, rebuilt (y = 0.5 * x + 2, with
-  predict, classify and regress signatures; scripts/make_test_models.py).
+  predict, classify and regress signatures; scripts/make_test_models.py), with a warmup file
+  of one predict, classify and regress request (scripts/make_warmup_file.py).
 * static/examples/seven.png: a handwritten-looking 7, dark ink on white paper.
 
 models/digits is trained by scripts/train_digits.py instead.
@@ -21,7 +22,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
-from scripts import make_test_models  # noqa: E402
+from scripts import make_test_models, make_warmup_file  # noqa: E402
 from wrappers import WRAPPER_FILE  # noqa: E402
 from wrappers.demo import ModelA, ModelB  # noqa: E402
 
@@ -40,10 +41,16 @@ def write(models_dir: str, cls, values: dict) -> None:
     print("wrote", path)
 
 
+WARMUP_REQUESTS = [{"instances": [[1.0], [2.0]]},
+                   {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]},
+                   {"signature_name": "regress_x_to_y", "examples": [{"x": 3.0}]}]
+
+
 def write_half_plus_two(models_dir: str) -> None:
     path = os.path.join(models_dir, "half_plus_two", HALF_PLUS_TWO_VERSION)
     shutil.rmtree(path, ignore_errors=True)
     make_test_models.half_plus_two(path)
+    make_warmup_file.write(path, WARMUP_REQUESTS)
     print("wrote", path)
 
 

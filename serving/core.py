@@ -10,6 +10,7 @@ import gc
 import logging
 from typing import Callable
 
+from serving import warmup
 from serving.config.batching import BatchingConfigError, BatchingOptions, options_for_model
 from serving.config.limits import Limits
 from serving.config.model_config import snapshot_for
@@ -49,8 +50,16 @@ class ServingCore:
             except BatchingConfigError as exc:
                 raise LoadError(exc.message, exc.code) from None
         wrapper = self._load_wrapper(path)
-        return Servable(name, version, wrapper, batching=batching,
-                        timeout=self.settings.rest_api_timeout_in_ms / 1000)
+        servable = Servable(name, version, wrapper, batching=batching,
+                            timeout=self.settings.rest_api_timeout_in_ms / 1000)
+        if self.settings.enable_model_warmup:  # before the manager makes it AVAILABLE
+            try:
+                warmup.replay(self.inference, servable, path,
+                              self.settings.num_request_iterations_for_warmup)
+            except LoadError:
+                servable.close()
+                raise
+        return servable
 
     def start(self) -> None:
         """Load every model, start the poller, then move the loaded graphs out of the garbage

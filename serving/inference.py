@@ -114,29 +114,37 @@ class Inference:
             return target.version, target.servable.signature_def_map()
 
     # -- verbs ---------------------------------------------------------------------------------
+    # `timeout`: how long a request may wait for its batch (the client's deadline, when it
+    # sent one); None is the server's --rest_api_timeout_in_ms.
     def predict(self, target: Target, feeds: Mapping[str, np.ndarray],
-                output_filter: Sequence[str] = ()) -> dict[str, np.ndarray]:
+                output_filter: Sequence[str] = (), timeout: float | None = None
+                ) -> dict[str, np.ndarray]:
         """The signature's outputs (those of `output_filter`, when given) for `feeds`."""
         signature = target.signature()
         feeds = _with_defaults(signature, feeds)
+        _check_dtypes(signature, feeds)
         outputs = _outputs(signature, output_filter)
         self.limits.check_feeds(feeds)
-        return target.servable.run(signature, feeds, outputs)
+        return target.servable.run(signature, feeds, outputs, timeout)
 
-    def classify(self, target: Target, examples: np.ndarray) -> Classification:
+    def classify(self, target: Target, examples: np.ndarray,
+                 timeout: float | None = None) -> Classification:
         """Scores and/or classes of serialized tf.Examples (a [N] object array of bytes)."""
         signature = self._example_signature(target)
         wanted = _classify_outputs(signature)
         _require_examples(examples)
-        outputs = target.servable.run(signature, {"inputs": examples}, wanted)
+        self.limits.check_rows(len(examples), "examples")
+        outputs = target.servable.run(signature, {"inputs": examples}, wanted, timeout)
         return _classification(outputs, len(examples))
 
-    def regress(self, target: Target, examples: np.ndarray) -> np.ndarray:
+    def regress(self, target: Target, examples: np.ndarray,
+                timeout: float | None = None) -> np.ndarray:
         """One float per serialized tf.Example."""
         signature = self._example_signature(target)
         _regress_outputs(signature)
         _require_examples(examples)
-        outputs = target.servable.run(signature, {"inputs": examples}, ("outputs",))
+        self.limits.check_rows(len(examples), "examples")
+        outputs = target.servable.run(signature, {"inputs": examples}, ("outputs",), timeout)
         return _regression(outputs["outputs"], len(examples))
 
     def multi_inference(self, target: Target, tasks: Sequence[Task],
@@ -165,6 +173,7 @@ class Inference:
                       else _regress_outputs(signature))
             signatures.append((task.method_name, signature, wanted))
         _require_examples(examples)
+        self.limits.check_rows(len(examples), "examples")
         feeds = {s.inputs["inputs"].name: examples for _, s, _ in signatures}
         fetches = tuple(dict.fromkeys(s.outputs[a].name for _, s, wanted in signatures
                                       for a in wanted))
@@ -209,6 +218,26 @@ def _with_defaults(signature, feeds: Mapping[str, np.ndarray]) -> Mapping[str, n
     if expected == sent:
         return feeds
     return {**{alias: defaults[alias] for alias in expected - sent}, **feeds}
+
+
+_TF_NAMES = {"float32": "float", "float64": "double", "float16": "half", "object": "string"}
+
+
+def _tf_name(dtype: np.dtype) -> str:
+    return _TF_NAMES.get(dtype.name, "string" if dtype.kind in "SU" else dtype.name)
+
+
+def _check_dtypes(signature, feeds: Mapping[str, np.ndarray]) -> None:
+    """TensorFlow's own check and words, made before the run: a mistyped request must not
+    reach (and fail) a batch it shares with others."""
+    for index, (alias, spec) in enumerate(signature.inputs.items()):
+        array, expected = feeds[alias], spec.np_dtype
+        if expected is None or array.dtype == expected:
+            continue
+        if expected == object and array.dtype.kind in "OSU":
+            continue  # strings in any numpy form
+        raise InvalidArgument(f"Expects arg[{index}] to be {_tf_name(expected)} but "
+                              f"{_tf_name(array.dtype)} is provided")
 
 
 def _outputs(signature, output_filter: Sequence[str]) -> tuple[str, ...] | None:

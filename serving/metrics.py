@@ -1,7 +1,7 @@
 """Metrics hooks the core calls, exported in Prometheus' text format.
 
 The contract (names and arguments) is what the rest of the core relies on:
-  observe_request(model, version, verb, status, seconds)   one REST call, any outcome
+  observe_request(entrypoint, model, version, verb, status, seconds)   one REST or gRPC call
   observe_batch(model, version, signature, size, queue_wait_seconds, run_seconds)
   set_queue_length(model, version, signature, length)
   observe_load(model, version, seconds, state)             a load attempt ended in `state`
@@ -34,12 +34,15 @@ def _build() -> SimpleNamespace:
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
     registry = CollectorRegistry(auto_describe=True)
-    request = ("model", "version", "verb", "status")
+    # entrypoint: REST or GRPC; verb: TF Serving's API label (predict, classify, ...);
+    # status: the HTTP status, or the gRPC code's name.
+    request = ("entrypoint", "model", "version", "verb", "status")
     batch = ("model", "version", "signature")
     return SimpleNamespace(
         registry=registry,
-        requests=Counter("serving_requests", "REST requests answered, by model, version "
-                         "that answered, verb and HTTP status", request, registry=registry),
+        requests=Counter("serving_requests", "Requests answered, by entrypoint (REST, GRPC), "
+                         "model, version that answered, verb and status", request,
+                         registry=registry),
         latency=Histogram("serving_request_latency_seconds", "Time from request to response",
                           request, buckets=_LATENCY_BUCKETS, registry=registry),
         batch_size=Histogram("serving_batch_size", "Rows in each batch run by a batcher",
@@ -88,8 +91,9 @@ def _series(hook: str, *labels: str) -> tuple:
     return found
 
 
-def observe_request(model: str, version: str, verb: str, status: int, seconds: float) -> None:
-    count, latency = _series("request", model, version, verb, str(status))
+def observe_request(entrypoint: str, model: str, version: str, verb: str, status,
+                    seconds: float) -> None:
+    count, latency = _series("request", entrypoint, model, version, verb, str(status))
     count.inc()
     latency.observe(seconds)
 

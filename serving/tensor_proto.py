@@ -110,6 +110,7 @@ def from_array(array: np.ndarray, dtype_name: str | None = None,
     else:
         raise InvalidArgument(f"Cannot write an output of numpy type {array.dtype}")
     proto = tensor_pb2.TensorProto(dtype=dtype)
+    proto.tensor_shape.SetInParent()  # present even for a scalar, as TF Serving writes it
     for size in array.shape:
         proto.tensor_shape.dim.add(size=size)
     kind, field = _TYPES[dtype]

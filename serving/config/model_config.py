@@ -110,9 +110,32 @@ def read_snapshot(settings: Settings) -> Snapshot:
     return Snapshot(_source(settings), config.SerializeToString(), file_digest)
 
 
+RELOADED_FILE = "reloaded_models.config"
+
+
+def reloaded_config_path(settings: Settings) -> str:
+    """Where a config replaced at run time (gRPC HandleReloadConfigRequest) is kept when the
+    server runs without --model_config_file: beside the routing state, where every worker
+    reads it. With a config file, the replacement is written over that file."""
+    if settings.model_config_file:
+        return os.path.abspath(settings.model_config_file)
+    if settings.routing_state_file:
+        return os.path.join(os.path.dirname(os.path.abspath(settings.routing_state_file)),
+                            RELOADED_FILE)
+    return os.path.join(os.path.abspath(settings.model_base_path or settings.models_dir),
+                        RELOADED_FILE)
+
+
 def take_snapshot(settings: Settings) -> Snapshot:
-    """In the master, before forking: read the config once for every worker to start from."""
+    """In the master, before forking: read the config once for every worker to start from.
+
+    A server started from flags starts from its flags, as TF Serving does: a config an
+    earlier run replaced at run time is forgotten."""
     global _snapshot
+    if not settings.model_config_file:
+        stale = reloaded_config_path(settings)
+        if os.path.exists(stale):
+            os.remove(stale)
     _snapshot = read_snapshot(settings)
     return _snapshot
 

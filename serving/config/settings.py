@@ -20,10 +20,9 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 # tensorflow_model_server flags we accept but do not implement (yet): a warning, not a crash.
 TF_SERVING_FLAGS_NOT_IMPLEMENTED = frozenset("""
-port grpc_socket_path grpc_channel_arguments grpc_max_threads enable_grpc_healthcheck_service
-rest_api_num_threads ssl_config_file platform_config_file max_num_load_retries
-load_retry_interval_micros num_load_threads num_unload_threads enable_model_warmup
-num_request_iterations_for_warmup tensorflow_session_parallelism tensorflow_session_config_file
+rest_api_num_threads platform_config_file max_num_load_retries
+load_retry_interval_micros num_load_threads num_unload_threads
+tensorflow_session_parallelism tensorflow_session_config_file
 prefer_tflite_model num_tflite_pools num_tflite_interpreters_per_pool
 enable_signature_method_name_check xla_cpu_compilation_enabled enable_profiler
 remove_unused_fields_from_bundle_metagraph use_tflite_model flush_filesystem_caches
@@ -32,13 +31,19 @@ allow_version_labels_for_unavailable_models version
 """.split())
 
 
-GROUPS = ("models", "versions", "batching", "HTTP", "security", "monitoring", "TensorFlow",
+GROUPS = ("models", "versions", "batching", "HTTP", "gRPC", "security", "monitoring", "TensorFlow",
           "GPU", "limits", "development")
 
 
-def _setting(default, group: str, help: str):
-    """One setting: its default, its --help group and line (the flag and variable are its name)."""
-    return dataclasses.field(default=default, metadata={"group": group, "help": help})
+def _setting(default, group: str, help: str, env: str | None = None):
+    """One setting: its default, its --help group and line. The flag is its name; the
+    environment variable its upper-case name, unless `env` says otherwise."""
+    return dataclasses.field(default=default, metadata={"group": group, "help": help,
+                                                        "env": env})
+
+
+def env_name(field: dataclasses.Field) -> str:
+    return field.metadata.get("env") or field.name.upper()
 
 
 @dataclasses.dataclass
@@ -86,6 +91,24 @@ class Settings:
     log_level: str = _setting("info", "monitoring", "gunicorn's log level: debug, info, "
                               "warning, error")
     trusted_proxies: int = _setting(0, "HTTP", "X-Forwarded-* hops to trust; 1 behind nginx")
+    # gRPC: TensorFlow Serving's PredictionService and ModelService, from every worker
+    # GRPC_PORT, not PORT: platforms set PORT for the HTTP port they route to.
+    port: int = _setting(8500, "gRPC", "gRPC port (every worker listens on it: SO_REUSEPORT); "
+                         "0 turns TCP gRPC off", env="GRPC_PORT")
+    grpc_socket_path: str = _setting("", "gRPC", "also serve gRPC on this UNIX socket (one per "
+                                     "worker: <path> for the first, <path>.<n> for the others)")
+    grpc_channel_arguments: str = _setting("", "gRPC", "grpc server options, k=v,k=v (e.g. "
+                                           "grpc.max_connection_age_ms=2000)")
+    grpc_max_threads: int = _setting(0, "gRPC", "threads handling gRPC calls per worker; "
+                                     "0: 4 per CPU, as TF Serving")
+    ssl_config_file: str = _setting("", "gRPC", "TF Serving's SSLConfig text file: server key "
+                                    "and certificate, client CA, client_verify")
+    enable_grpc_healthcheck_service: bool = _setting(False, "gRPC", "serve grpc.health.v1 "
+                                                     "(also model/<name> per model)")
+    enable_grpc_reflection: bool = _setting(False, "gRPC", "serve gRPC server reflection, for "
+                                            "grpcurl (ours; TF Serving has none)")
+    enable_serialization_as_tensor_content: bool = _setting(
+        False, "gRPC", "write gRPC outputs to tensor_content instead of the typed fields")
     # Batching: on by default, unlike TF Serving (a lone request still runs at once; README)
     enable_batching: bool = _setting(True, "batching", "let concurrent requests share one "
                                      "session run")
@@ -102,6 +125,11 @@ class Settings:
     # TensorFlow sessions: 1/1 measured best on small CPU boxes (shared/bench/RESULTS.md).
     tensorflow_intra_op_parallelism: int = _setting(1, "TensorFlow", "threads one op may use")
     tensorflow_inter_op_parallelism: int = _setting(1, "TensorFlow", "ops run side by side")
+    enable_model_warmup: bool = _setting(True, "TensorFlow", "replay a version's "
+                                         "assets.extra/tf_serving_warmup_requests before it "
+                                         "serves")
+    num_request_iterations_for_warmup: int = _setting(1, "TensorFlow", "times each warmup "
+                                                      "record is replayed")
     tensorflow_logs: bool = _setting(False, "TensorFlow", "show TensorFlow's C++ start-up "
                                      "logs (also shown when TF_CPP_MIN_LOG_LEVEL is set)")
     # GPU
@@ -140,9 +168,9 @@ class Settings:
         """Build settings from environment, flags and an explicit mapping, in that order."""
         values: dict[str, Any] = {}
         env = os.environ if environ is None else environ
-        for name in cls.field_names():
-            if name.upper() in env:
-                values[name] = env[name.upper()]
+        for field in dataclasses.fields(cls):
+            if env_name(field) in env:
+                values[field.name] = env[env_name(field)]
         _docker_base_path(values, env)
         if argv:
             values.update(parse_flags(argv))
@@ -236,7 +264,7 @@ def flag_parser() -> argparse.ArgumentParser:
         group = groups[field.metadata["group"]]
         default = (str(field.default).lower() if field.type == "bool" else
                    field.default if field.default != "" else '""')
-        line = f"{field.metadata['help']} (default {default}; ${field.name.upper()})"
+        line = f"{field.metadata['help']} (default {default}; ${env_name(field)})"
         if field.type == "bool":
             group.add_argument(f"--{field.name}", nargs="?", const="true", default=None,
                                metavar="BOOL", help=line)

@@ -84,7 +84,9 @@ class Servable:
             self._signature_def_map = proto
         return self._signature_def_map
 
-    def run(self, signature, feeds: Mapping[str, np.ndarray], outputs=None):
+    def run(self, signature, feeds: Mapping[str, np.ndarray], outputs=None,
+            timeout: float | None = None):
+        """`timeout`: how long this request may wait for its batch (default: the server's)."""
         if self.batching is not None:
             entry = self._batchers.get((signature.key, outputs), _UNSET)
             if entry is _UNSET:
@@ -93,7 +95,7 @@ class Servable:
                 batcher, plan = entry
                 rows = plan.rows(feeds)
                 if rows is not None:
-                    return batcher.run(feeds, rows, self.timeout)
+                    return batcher.run(feeds, rows, self.timeout if timeout is None else timeout)
         return self.runner(signature.key, feeds, outputs)
 
     def _batcher(self, signature, outputs):

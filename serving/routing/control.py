@@ -17,10 +17,13 @@ from serving.config.model_config import (
     ConfigError,
     config_from_settings,
     digest,
+    parse_model_config,
     read_model_config,
+    reloaded_config_path,
     snapshot_for,
+    write_model_config,
 )
-from serving.errors import FailedPrecondition, Internal, InvalidArgument, NotFound
+from serving.errors import FailedPrecondition, Internal, InvalidArgument, NotFound, ServingError
 from serving.models.routes import Route, parse_split, parse_version
 from serving.models.state import PIN_REQUEST, SPLIT_REQUEST
 from serving.routing import store as routing_store
@@ -34,7 +37,8 @@ class VersionControl:
     def __init__(self, manager, settings, snapshot=None):
         self.manager = manager
         self.settings = settings
-        self.config_file = settings.model_config_file
+        self._flag_config_file = settings.model_config_file
+        self.reload_file = reloaded_config_path(settings)
         self.state_file = routing_store.state_path(settings)
         self.config_error = ""
         self._snapshot = snapshot or snapshot_for(settings)
@@ -45,6 +49,13 @@ class VersionControl:
         if self.config_file and self._snapshot.file_digest is not None:
             self._seen[self.config_file] = self._snapshot.file_digest
         self._state: dict = {"models": {}}
+
+    @property
+    def config_file(self) -> str:
+        """--model_config_file; without one, a config replaced at run time once there is one."""
+        if self._flag_config_file:
+            return self._flag_config_file
+        return self.reload_file if os.path.exists(self.reload_file) else ""
 
     # -- disk → this worker -------------------------------------------------------------------
     def refresh(self, watch_config: bool = True, force: bool = False,
@@ -168,6 +179,49 @@ class VersionControl:
             del labels[label]
         self._write_labels(name, change)
         self.manager.commit_labels(name)
+
+    def reload_config(self, config) -> None:
+        """TF Serving's HandleReloadConfigRequest: the model_config_list replaces the running
+        one, in every worker (it is written where they all read it); this call returns once
+        this worker has loaded the models it names, or says which did not load."""
+        from google.protobuf import text_format
+        if config.WhichOneof("config") != "model_config_list":
+            raise InvalidArgument("ServerModelConfig type not supported by "
+                                  "HandleReloadConfigRequest. Only ModelConfigList is "
+                                  "currently supported")
+        seen = set()
+        for model in config.model_config_list.config:
+            if model.name in seen:
+                raise InvalidArgument(f"Illegal to list model {model.name} multiple times in "
+                                      f"config list")
+            seen.add(model.name)
+            if "://" not in model.base_path and not os.path.isabs(model.base_path):
+                raise InvalidArgument(f"Expected model {model.name} to have an absolute path or "
+                                      f"URI; got base_path()={model.base_path}")
+            if model.name in self.manager.model_names():
+                old = self.manager.config(model.name).model_platform or "tensorflow"
+                new = model.model_platform or "tensorflow"
+                if old != new:
+                    raise InvalidArgument(f"Illegal to change a model's platform. For model "
+                                          f"{model.name} platform was {old} and new platform "
+                                          f"requested is {new}")
+        try:  # our own checks on a config file (platform, policy), with their messages
+            parse_model_config(text_format.MessageToString(config), origin="the reload request")
+        except ConfigError as exc:
+            raise InvalidArgument(str(exc)) from None
+        with routing_store.locked(self.reload_file):
+            write_model_config(self.reload_file, config)
+        self.refresh(force=True)
+        self.manager.sync_all()
+        for name in sorted(seen):
+            error = self.manager.labels(name)[1]
+            if error:
+                raise FailedPrecondition(error)
+        missing = sorted(name for name in seen if not self.manager.available(name))
+        if missing:
+            failed = ServingError(f"{len(missing)} model(s) did not become available: "
+                                  f"{{{', '.join(missing)}}}")
+            raise failed
 
     def reload(self) -> None:
         """Re-read every file and rescan every base path now, in this worker."""

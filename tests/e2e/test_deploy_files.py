@@ -2,6 +2,7 @@
 commands run outside Docker), Kubernetes manifests (schemas), nginx (nginx -t), gunicorn."""
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import os
@@ -15,7 +16,7 @@ import sys
 import pytest
 import yaml
 
-from serving.config.settings import Settings
+from serving.config.settings import Settings, env_name
 from tests.support.helpers import ROOT
 from tests.support.nginx_helpers import DEPLOY, check, render
 
@@ -62,7 +63,7 @@ def test_dockerfile_installs_requirements_in_a_layer_before_the_code():
 def test_dockerfile_runs_as_non_root_like_tf_servings_image():
     steps = dict(dockerfile_instructions())  # last value of each instruction wins, like Docker
     assert steps["USER"].split(":")[0] not in ("root", "0")
-    assert steps["EXPOSE"] == "8501"
+    assert steps["EXPOSE"] == "8501 8500"  # REST and gRPC, TF Serving's ports
     assert json.loads(steps["CMD"]) == ["python", "app.py"]
     assert json.loads(steps["VOLUME"]) == ["/models"]
     env = dict(pair.split("=", 1) for pair in shlex.split(steps["ENV"]))
@@ -139,7 +140,7 @@ def test_service_hpa_and_budget_point_at_the_deployment():
 def test_deployment_environment_names_real_settings_and_outlasts_graceful_shutdown():
     spec = load_manifests()["Deployment"]["spec"]["template"]["spec"]
     (container,) = spec["containers"]
-    fields = {name.upper() for name in Settings.field_names()}
+    fields = {env_name(field) for field in dataclasses.fields(Settings)}
     for variable in container["env"]:
         assert variable["name"] in fields | {"PROMETHEUS_MULTIPROC_DIR"}, variable["name"]
     gunicorn = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))

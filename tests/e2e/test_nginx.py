@@ -131,7 +131,8 @@ def test_killing_an_instance_loses_no_idempotent_request(stack):
     # What remains is ready, counts what it answered, and logged each request.
     assert requests.get(stack.url + "/readyz", timeout=10).status_code == 200
     page = requests.get(stack.url + "/monitoring/prometheus/metrics", timeout=10).text
-    labels = {"model": "half_plus_two", "version": "123", "verb": "predict", "status": "200"}
+    labels = {"entrypoint": "REST", "model": "half_plus_two", "version": "123",
+              "verb": "predict", "status": "200"}
     (counted,) = [s.value for family in text_string_to_metric_families(page)
                   for s in family.samples
                   if s.name == "serving_requests_total" and s.labels == labels]

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from serving.config.settings import GROUPS, Settings
+from serving.config.settings import GROUPS, Settings, env_name
 from tests.support.helpers import ROOT, ServerProcess, copy_model, write_config
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +34,8 @@ def test_the_log_names_the_address_says_ready_once_and_explains_a_failed_model(c
     assert f"Listening at: http://127.0.0.1:{server.port} " in log
     ready = re.findall(r"\] Ready in [\d.]+ s: (.*)", log)
     assert ready == [f"1 of 2 models serving, 1 version AVAILABLE; failed to load: broken; "
-                     f"serving http://127.0.0.1:{server.port} with 2 workers"]
+                     f"serving http://127.0.0.1:{server.port}, gRPC on port {server.grpc_port} "
+                     f"with 2 workers"]
     failures = [line for line in log.splitlines() if "[ERROR]" in line and "broken" in line]
     assert len(failures) == 2  # one line per worker, each with the version's path and why
     assert all(str(config.parent / "broken" / "00000123") in line and "saved_model.pb" in line
@@ -60,6 +61,6 @@ def test_help_lists_every_setting_with_its_default_and_environment_variable_by_g
         assert f" {group}: " in text
     for field in dataclasses.fields(Settings):
         assert f"--{field.name} " in text, field.name
-        assert f"${field.name.upper()})" in text, field.name
+        assert f"${env_name(field)})" in text, field.name
     assert "(default 8501; $REST_API_PORT)" in text
     assert "--port" in text  # TF Serving flags we accept without implementing are named

@@ -114,6 +114,10 @@ class ServerProcess:
                  port: int | None = None, port_flags: bool = True):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # gRPC on a free port of its own (8500 is the shipped default; servers run side by side)
+        given = [arg for arg in extra if arg.startswith("--port=")]
+        self.grpc_port = int(given[-1].split("=", 1)[1]) if given else free_port()
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         handle, name = tempfile.mkstemp(prefix=f"server-{self.port}-", suffix=".log")
         self.log_path, self._log = Path(name), os.fdopen(handle, "wb")  # own file per server
         # The shipped default (TensorFlow's start-up noise filtered) unless a test asks.
@@ -123,7 +127,10 @@ class ServerProcess:
         # app.py and our gunicorn config log "Ready in" once every worker is ready.
         self.own_server = command is None or any(
             "app.py" in arg or "gunicorn.conf.py" in arg for arg in argv)
-        flags = [f"--rest_api_port={self.port}", "--rest_api_host=127.0.0.1"] if port_flags else []
+        flags = [f"--rest_api_port={self.port}", "--rest_api_host=127.0.0.1",
+                 f"--port={self.grpc_port}"] if port_flags else []
+        if not port_flags:
+            full_env.setdefault("GRPC_PORT", str(self.grpc_port))
         self.process = subprocess.Popen(
             [*argv, *flags, *extra],
             cwd=cwd, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,

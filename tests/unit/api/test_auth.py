@@ -2,7 +2,7 @@
 and an empty token never opens anything."""
 import pytest
 
-from api.auth import is_valid, tokens_from
+from serving.config.tokens import is_valid, tokens_from
 
 
 @pytest.mark.parametrize("setting, tokens", [("", ()), (" , ", ()), ("a", (b"a",)),

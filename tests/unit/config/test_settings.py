@@ -30,11 +30,13 @@ def test_boolean_flags_take_every_tf_serving_spelling(flag, value):
 
 def test_tf_serving_flags_we_do_not_implement_are_accepted_with_a_warning(caplog):
     with caplog.at_level(logging.WARNING, logger="serving.config.settings"):
-        settings = Settings.load(argv=["--port=8500", "--enable_model_warmup",
-                                       "--grpc_max_threads", "4", "--model_name=m"], environ={})
+        settings = Settings.load(argv=["--platform_config_file=p", "--num_load_threads", "4",
+                                       "--xla_cpu_compilation_enabled", "--model_name=m"],
+                                 environ={})
     assert settings.model_name == "m"
     warned = " ".join(record.getMessage() for record in caplog.records)
-    assert "--port" in warned and "--enable_model_warmup" in warned and "--grpc_max_threads" in warned
+    assert all(flag in warned for flag in ("--platform_config_file", "--num_load_threads",
+                                           "--xla_cpu_compilation_enabled"))
 
 
 @pytest.mark.parametrize("argv", [["--no_such_flag=1"], ["--rest_api_timeout=5"], ["stray"]])

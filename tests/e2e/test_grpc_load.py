@@ -1,0 +1,177 @@
+"""REST and gRPC at once from one process tree: the same models, batchers and versions
+answer both, under load, through a version hot-swap and through a worker's death."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+import requests
+import tensorflow as tf
+from prometheus_client.parser import text_string_to_metric_families
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from tests.support.helpers import ServerProcess, copy_version, wait_until, write_config
+from tests.support.workers import worker_pids
+
+pytestmark = pytest.mark.e2e
+CLIENTS, CALLS = 32, 25
+
+
+def grpc_predict(stub, model: str, x: np.ndarray, timeout: float = 30):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(x))
+    return stub.Predict(request, timeout=timeout)
+
+
+def batch_rows(server) -> tuple[float, float]:
+    """(batches run, rows in them) for serving_default, over every worker."""
+    page = requests.get(server.url + "/monitoring/prometheus/metrics", timeout=10).text
+    count = total = 0.0
+    for family in text_string_to_metric_families(page):
+        for sample in family.samples:
+            if sample.name == "serving_batch_size_count":
+                count += sample.value
+            elif sample.name == "serving_batch_size_sum":
+                total += sample.value
+    return count, total
+
+
+def test_32_rest_and_32_grpc_clients_on_two_models_all_answered_right_in_shared_batches(
+        tmp_path):
+    for name, source in (("hpt", "saved_model_half_plus_two_cpu"), ("matrix", "matrix_half_plus_two")):
+        copy_version(source, tmp_path / name, 1)
+    config = write_config(tmp_path / "models.config",
+                          {"hpt": tmp_path / "hpt", "matrix": tmp_path / "matrix"})
+    server = ServerProcess(f"--model_config_file={config}", "--workers=2")
+    wrong, done = [], []
+
+    def rest_client(index: int) -> None:
+        with requests.Session() as session:
+            for call in range(CALLS):
+                value = float(index * 100 + call)
+                model, body, expected = (
+                    ("hpt", {"instances": [[value]]}, [[value / 2 + 2]]) if call % 2 else
+                    ("matrix", {"instances": [[[value] * 3] * 3]}, [[[value / 2 + 2] * 3] * 3]))
+                reply = session.post(f"{server.url}/v1/models/{model}:predict", json=body,
+                                     timeout=30)
+                if reply.status_code != 200 or reply.json()["predictions"] != expected:
+                    wrong.append(("REST", model, value, reply.text[:200]))
+                done.append(1)
+
+    def grpc_client(index: int) -> None:
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            for call in range(CALLS):
+                value = float(index * 100 + call)
+                try:
+                    if call % 2:
+                        got = grpc_predict(stub, "hpt", np.array([[value]], np.float32))
+                        ok = list(got.outputs["y"].float_val) == [value / 2 + 2]
+                    else:
+                        got = grpc_predict(stub, "matrix", np.full((1, 3, 3), value, np.float32))
+                        ok = list(got.outputs["y"].float_val) == [value / 2 + 2] * 9
+                except grpc.RpcError as exc:
+                    ok, got = False, exc
+                if not ok:
+                    wrong.append(("gRPC", value, str(got)[:200]))
+                done.append(1)
+    try:
+        before = batch_rows(server)
+        threads = [threading.Thread(target=rest_client, args=(i,)) for i in range(CLIENTS)] + \
+                  [threading.Thread(target=grpc_client, args=(i,)) for i in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(300)
+        batches, rows = (after - first for after, first in zip(batch_rows(server), before))
+        print(f"\n{len(done)} calls ({CLIENTS} REST + {CLIENTS} gRPC clients): "
+              f"{batches:.0f} batches, {rows / max(batches, 1):.2f} rows per batch")
+        assert wrong == [] and len(done) == 2 * CLIENTS * CALLS
+        assert rows > batches  # some batches held several requests, REST and gRPC alike
+    finally:
+        server.stop()
+
+
+class GrpcLoad:
+    """`clients` threads calling Predict in a loop; retries UNAVAILABLE (a worker that went
+    away) the way a TF Serving client with a retry policy would."""
+
+    def __init__(self, target: str, clients: int = 8, retries: int = 10):
+        self.answers: list[tuple[str, int | None]] = []   # (outcome, version)
+        self.retried = 0
+        self._stop, self._target, self._retries = threading.Event(), target, retries
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+
+    def _run(self) -> None:
+        with grpc.insecure_channel(self._target) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            while not self._stop.is_set():
+                for attempt in range(self._retries + 1):
+                    try:
+                        reply = grpc_predict(stub, "hpt", np.array([[1.0]], np.float32), 10)
+                        ok = list(reply.outputs["y"].float_val) == [2.5]
+                        self.answers.append(("ok" if ok else "wrong",
+                                             reply.model_spec.version.value))
+                        break
+                    except grpc.RpcError as exc:
+                        if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == self._retries:
+                            self.answers.append((exc.code().name, None))
+                            break
+                        self.retried += 1
+                        time.sleep(0.05)
+
+    def __enter__(self) -> "GrpcLoad":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(60)
+
+    def failures(self) -> list:
+        return [a for a in self.answers if a[0] != "ok"]
+
+
+def test_a_version_hot_swapped_under_grpc_load_fails_no_call(tmp_path):
+    base = tmp_path / "hpt"
+    copy_version("saved_model_half_plus_two_cpu", base, 1)
+    config = write_config(tmp_path / "models.config", {"hpt": base})
+    server = ServerProcess(f"--model_config_file={config}", "--workers=2",
+                           "--file_system_poll_wait_seconds=0.5")
+    try:
+        with GrpcLoad(server.grpc_target) as load:
+            wait_until(lambda: len(load.answers) > 50, 30, "calls before the swap")
+            copy_version("saved_model_half_plus_two_cpu", base, 2)
+            wait_until(lambda: any(v == 2 for _, v in list(load.answers)), 60, "version 2")
+            first = next(i for i, (_, v) in enumerate(list(load.answers)) if v == 2)
+            wait_until(lambda: len(load.answers) > first + 200, 60, "calls after the swap")
+        print(f"\nhot swap under gRPC load: {len(load.answers)} calls, "
+              f"{len(load.failures())} failed")
+        assert load.failures() == []
+    finally:
+        server.stop()
+
+
+def test_a_worker_killed_under_grpc_load_loses_nothing_for_clients_that_retry(tmp_path):
+    copy_version("saved_model_half_plus_two_cpu", tmp_path / "hpt", 1)
+    config = write_config(tmp_path / "models.config", {"hpt": tmp_path / "hpt"})
+    server = ServerProcess(f"--model_config_file={config}", "--workers=2")
+    try:
+        with GrpcLoad(server.grpc_target) as load:
+            wait_until(lambda: len(load.answers) > 100, 30, "calls before the kill")
+            os.kill(worker_pids(server)[0], signal.SIGKILL)
+            seen = len(load.answers)
+            wait_until(lambda: len(load.answers) > seen + 300, 60, "calls after the kill")
+        print(f"\nworker killed under gRPC load: {len(load.answers)} calls, "
+              f"{load.retried} retried, {len(load.failures())} lost")
+        assert load.failures() == []
+    finally:
+        server.stop()
