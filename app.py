@@ -40,6 +40,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None):
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.config["SETTINGS"] = settings
     # The core gets its loader from here: it never imports wrappers (ARCHITECTURE.md).
+    from wrappers import op_libraries
+    op_libraries.load_custom_libraries(settings.custom_op_libraries)  # before any model loads
     options = wrappers.SessionOptions(**settings.session_config_args())
     core = ServingCore(settings, wrappers.loader(options, settings.saved_model_tags))
     core.start()  # models, batchers, poller: after gunicorn's fork
@@ -87,13 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     from serving.config.model_config import ConfigError, take_snapshot
     from serving.config.monitoring import metrics_path
     from serving.config.ssl import read_ssl_config
+    from wrappers.op_libraries import check_custom_op_libraries
     try:
         # Read once, before forking: a bad config stops the start, and every worker (and
         # every worker gunicorn restarts later) starts from this same copy.
         take_snapshot(settings)
         metrics_path(settings.monitoring_config_file)
         read_ssl_config(settings.ssl_config_file)  # a bad SSL file stops the start too
-    except ConfigError as exc:
+        check_custom_op_libraries(settings.custom_op_libraries)
+    except (ConfigError, ValueError) as exc:
         print(f"Failed to start server. Error: {exc}", file=sys.stderr)
         return 2
     if settings.debug:

@@ -1,8 +1,11 @@
 """Model wrappers: one class per kind of model, each owning its own tf.Graph and Session.
 
-`load_version(path, ...)` picks the class for a version directory:
+`load_version(path, ...)` picks the class for a version directory, by what it holds:
   * `wrapper.json` naming a registered code-defined wrapper (graph in Python + checkpoint);
-  * otherwise a SavedModel (`saved_model.pb` / `saved_model.pbtxt`).
+  * a SavedModel (`saved_model.pb` / `saved_model.pbtxt`), an image classifier when its
+    signature says so;
+  * a Keras file (`*.keras`, `*.h5`), served as the SavedModel Keras exports of it;
+  * a frozen GraphDef (`*.pb` without `variables/`), with `signature.json` or a guess.
 Only classes registered here can be named: a model directory never chooses arbitrary code.
 """
 from __future__ import annotations
@@ -49,16 +52,43 @@ def load_version(path: str, options=None, tags: str = "serve"):
             return registry[kind](path, options)
         if not any(tf.io.gfile.exists(os.path.join(path, f))
                    for f in ("saved_model.pb", "saved_model.pbtxt")):
-            raise LoadError(f"SavedModel file does not exist at: {path}/{{saved_model.pbtxt|"
-                            f"saved_model.pb}}", "NOT_FOUND")
-        from wrappers.image_classifier import saved_model_class  # image classifiers by signature
-        return saved_model_class(path, tags)(path, options, tags)
+            return _other_format(path, options, tags)
+        return _saved_model(path, options, tags)
     except LoadError:
         raise
     except tf.errors.OpError as exc:
         raise LoadError(exc.message, _code_name(exc)) from None
     except Exception as exc:  # a corrupt file can raise anything from protobuf or TF
         raise LoadError(f"{type(exc).__name__}: {exc}", "INVALID_ARGUMENT") from None
+
+
+def _saved_model(path: str, options, tags: str, source: str | None = None):
+    from wrappers.image_classifier import saved_model_class  # image classifiers by signature
+    from wrappers.saved_model import read_meta_graph
+    meta_graph = read_meta_graph(path, tags)
+    wrapper = saved_model_class(meta_graph)(path, options, tags, meta_graph)
+    wrapper.source = source or path
+    return wrapper
+
+
+def _other_format(path: str, options, tags: str):
+    import tensorflow as tf
+    """A Keras file or a frozen graph; else TF Serving's own message for a missing model."""
+    from wrappers.frozen_graph import FrozenGraphWrapper, frozen_graph_file
+    from wrappers.keras_files import exported, keras_file
+    keras = keras_file(path)
+    if keras is not None:
+        export = exported(keras)
+        extra = os.path.join(path, "assets.extra")  # labels, image_input.json: the user's
+        if tf.io.gfile.isdir(extra) and not os.path.isdir(os.path.join(export, "assets.extra")):
+            import shutil
+            shutil.copytree(extra, os.path.join(export, "assets.extra"), dirs_exist_ok=True)
+        return _saved_model(export, options, "serve", source=keras)
+    frozen = frozen_graph_file(path)
+    if frozen is not None:
+        return FrozenGraphWrapper(path, frozen, options)
+    raise LoadError(f"SavedModel file does not exist at: {path}/{{saved_model.pbtxt|"
+                    f"saved_model.pb}}", "NOT_FOUND")
 
 
 def _code_name(exc) -> str:

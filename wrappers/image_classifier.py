@@ -23,33 +23,19 @@ from wrappers.saved_model import SavedModelWrapper
 BACKGROUNDS = ("dark", "light", "any")
 
 
-def saved_model_class(path: str, tags: str = "serve"):
-    """ImageClassifierWrapper when the SavedModel's signature says so, else SavedModelWrapper."""
-    from google.protobuf import text_format
-    from tensorflow.core.protobuf import saved_model_pb2
-    wanted = {t.strip() for t in tags.split(",") if t.strip()}
-    model = saved_model_pb2.SavedModel()
-    try:  # a quick look at the proto only; the real load reports any problem with the files
-        binary = os.path.join(path, "saved_model.pb")
-        if tf.io.gfile.exists(binary):
-            model.ParseFromString(tf.io.gfile.GFile(binary, "rb").read())
-        else:
-            text_format.Parse(tf.io.gfile.GFile(binary + "txt").read(), model)
-    except Exception:
-        return SavedModelWrapper
-    for graph in model.meta_graphs:
-        proto = graph.signature_def.get(SIGNATURE)
-        if set(graph.meta_info_def.tags) == wanted and proto is not None:
-            if image_signature(Signature.from_proto(SIGNATURE, proto)) is not None:
-                return ImageClassifierWrapper
+def saved_model_class(meta_graph):
+    """ImageClassifierWrapper when the MetaGraphDef's signature says so, else SavedModelWrapper."""
+    proto = meta_graph.signature_def.get(SIGNATURE) if meta_graph is not None else None
+    if proto is not None and image_signature(Signature.from_proto(SIGNATURE, proto)) is not None:
+        return ImageClassifierWrapper
     return SavedModelWrapper
 
 
 class ImageClassifierWrapper(SavedModelWrapper):
     """A SavedModel image classifier: turns any picture into its input, scores into labels."""
 
-    def __init__(self, path: str, options=None, tags: str = "serve"):
-        super().__init__(path, options, tags)
+    def __init__(self, path: str, options=None, tags: str = "serve", meta_graph=None):
+        super().__init__(path, options, tags, meta_graph)
         self.image = image_signature(self.signatures.get(SIGNATURE))
         if self.image is None:
             raise LoadError(f"{path}: serving_default is not an image classifier signature",

@@ -60,6 +60,9 @@ class Settings:
                                "folder of this directory as a model")
     saved_model_tags: str = _setting("serve", "models", "comma-separated MetaGraphDef tags "
                                      "to load from each SavedModel")
+    custom_op_libraries: str = _setting("", "models", "comma-separated TensorFlow op libraries "
+                                        "(.so files, or Python modules that register ops) "
+                                        "for models with ops TensorFlow lacks")
     # Versions and polling
     file_system_poll_wait_seconds: float = _setting(
         2.0, "versions", "seconds between scans of the base paths for new or removed "

@@ -19,7 +19,7 @@ from tests.support.helpers import ROOT, ServerProcess, copy_model, copy_version,
 from tests.support.hostile import MALFORMED, OVER_LIMITS
 from tests.support.workers import booted_workers, rss_bytes, worker_pids
 
-LOAD_SECONDS = 60        # what CI runs; LOAD_FAULTS_SECONDS may shorten it for a local try
+LOAD_SECONDS = 30        # what CI runs (7 version swaps); LOAD_FAULTS_SECONDS=60 for a longer one
 CLIENTS = 64
 SWAP_EVERY = 4.0         # seconds between a new version appearing and the next
 RSS_SLACK = 96 * 1024 * 1024  # allocator arenas and caches a worker keeps after a peak

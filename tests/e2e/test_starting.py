@@ -21,6 +21,7 @@ def run_app(*flags: str) -> subprocess.CompletedProcess:
     (["--model_config_file=/no/such/models.config"], "cannot read model config file"),
     (["--rest_api_port=eighty"], "setting rest_api_port: expected int, got 'eighty'"),
     (["--bogus_flag=1"], "unrecognized argument: --bogus_flag=1"),
+    (["--custom_op_libraries=no_such_ops"], "--custom_op_libraries: no Python module no_such_ops"),
 ])
 def test_python_app_refuses_to_start_with_a_clear_message(flags, message):
     result = run_app(*flags)
