@@ -24,6 +24,7 @@ class Unloader:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closing = False
+        self._stopping = False
 
     def retire(self, servable) -> None:
         servable.retire()
@@ -37,8 +38,10 @@ class Unloader:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._pending:
+                while not self._pending and not self._stopping:
                     self._cond.wait()
+                if self._stopping:
+                    return
                 due = self._take_due()
                 self._closing = bool(due)
             try:
@@ -71,9 +74,19 @@ class Unloader:
         refreeze()
 
     def close_all(self) -> None:
-        """Shutdown: close everything now, in flight or not."""
+        """Shutdown: close everything now, in flight or not, and stop the thread.
+
+        The thread is joined first: one left closing a session while the interpreter exits
+        is killed inside TensorFlow's C++ code, which aborts the process (SIGABRT).
+        """
         with self._cond:
             due, self._pending = [entry[0] for entry in self._pending], []
+            self._stopping, thread = True, self._thread
+            self._cond.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=self._deadline)
+        with self._cond:
+            self._thread, self._stopping = None, False  # a later retire starts a new one
         self._close(due)
 
     def idle(self) -> bool:

@@ -87,3 +87,19 @@ def test_a_version_held_past_the_request_deadline_is_closed_anyway(caplog):
     unloader.retire(servable)
     assert closed.wait(10)
     assert "closing fake version 1 while something still holds it" in caplog.text
+
+
+def test_shutdown_closes_what_is_pending_and_stops_the_thread():
+    # A thread left closing a session while the interpreter exits aborts the process
+    # (seen as SIGABRT from scripts/model_tool.py check): close_all must join it.
+    unloader = Unloader(deadline_seconds=30, check_seconds=0.01)
+    servable, closed = fake_servable()
+    assert servable.acquire()
+    unloader.retire(servable)
+    thread = unloader._thread
+    unloader.close_all()
+    assert closed.is_set() and not thread.is_alive()
+    again, closed_again = fake_servable()
+    unloader.retire(again)            # still usable after a shutdown: a new thread closes it
+    assert closed_again.wait(10)
+    unloader.close_all()
