@@ -84,7 +84,7 @@ def _account(response: Response) -> Response:
     started = environ.get("serving.start")
     if started is not None:
         # Only configured names become label values: clients cannot mint new time series.
-        known = model if model in core().inference.model_names() else ""
+        known = model if core().inference.knows(model) else ""
         metrics.observe_request("REST", known, version if known else "", verb,
                                 response.status_code,
                                 time.perf_counter() - started)

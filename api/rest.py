@@ -16,8 +16,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import BaseConverter
 
 from api import core
-from api.codec import examples, jsonio, tensors
-from serving.errors import InvalidArgument, NotFound
+from api.codec import dense, examples, jsonio, tensors
+from serving.errors import InvalidArgument, NotFound, ServingError
 from serving.inference import ModelSpec, SignatureNotFound
 
 bp = Blueprint("rest", __name__)
@@ -91,14 +91,43 @@ def _body() -> bytes:
     return data
 
 
+def _rest_signature(target):
+    try:
+        return target.signature()
+    except SignatureNotFound as missing:  # TF Serving's REST layer words it so
+        raise InvalidArgument(f'Serving signature name: "{missing.key}" not found in '
+                              f'signature def') from None
+
+
+def _predict_dense(name, version, label, body: bytes) -> Response | None:
+    """A body that is one big float array, read straight into numpy (api/codec/dense.py);
+    None for any other body, and for any mistake: the general path then answers, with TF
+    Serving's checks in TF Serving's order."""
+    quick = dense.split(body)
+    if quick is None:
+        return None
+    signature_name, key, array = quick
+    inference, limits = core().inference, core().limits
+    try:
+        limits.check_body(body)
+        target = inference.resolve(ModelSpec(name, version, label, signature_name or ""))
+    except ServingError:
+        return None
+    with target:
+        try:
+            feeds = dense.decode(key, array, _rest_signature(target).inputs, limits)
+        except ServingError:
+            return None
+        if feeds is None:
+            return None
+        outputs = inference.predict(target, feeds)  # from here on, its errors are the answer
+    return _json(tensors.encode_predict(outputs, key == "inputs"), version=target.version)
+
+
 def _predict(spec: ModelSpec, document: dict, body: bytes) -> Response:
     inference, limits = core().inference, core().limits
     with inference.resolve(spec) as target:
-        try:
-            signature = target.signature()
-        except SignatureNotFound as missing:  # TF Serving's REST layer words it so
-            raise InvalidArgument(f'Serving signature name: "{missing.key}" not found in '
-                                  f'signature def') from None
+        signature = _rest_signature(target)
         if not signature.inputs:
             raise InvalidArgument(f"Failed to get input map for signature: {spec.signature_key}")
         # numpy may read number lists whole unless a JSON boolean could hide among them.
@@ -126,6 +155,10 @@ def post(_api, _rest):
     if verb not in ("predict", "classify", "regress"):
         raise InvalidArgument(f"Malformed request: {request.method} {raw_path()}")
     body = _body()
+    if verb == "predict":
+        answer = _predict_dense(name, version, label, body)
+        if answer is not None:
+            return answer
     document = jsonio.load_request(body, core().limits)
     spec = ModelSpec(name, version, label, document.get("signature_name") or "")
     if verb == "predict":

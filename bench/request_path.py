@@ -2,7 +2,8 @@
 
     python bench/request_path.py [--models mlp,cnn] [--bench-dir DIR]
 
-For a single-instance body of each benchmark model: JSON parse, JSON → arrays, the model's
+For a single-instance body of each benchmark model: JSON parse, JSON → arrays (the general
+path), body → arrays on the dense path (api/codec/dense.py, what a big float body takes), the model's
 run (batch 1), outputs → JSON, and the whole app called as WSGI (those stages plus Flask's
 routing and hooks, the batcher's inline path, metrics and headers); a do-nothing Flask app
 gives the framework's own floor. What this cannot show (gunicorn's HTTP work and the
@@ -53,7 +54,7 @@ def stages(model: str, bench_dir: Path) -> list[tuple[str, float]]:
     from floor_app import app as floor
     from servers import models_config
 
-    from api.codec import jsonio, tensors
+    from api.codec import dense, jsonio, tensors
     from app import create_app
 
     app = create_app({"model_config_file": str(models_config(bench_dir, model)),
@@ -65,11 +66,17 @@ def stages(model: str, bench_dir: Path) -> list[tuple[str, float]]:
         document = jsonio.loads(body)
         feeds, columnar = tensors.decode_predict(document, signature.inputs, True)
         outputs = servable.wrapper.run(signature.key, feeds)
+        limits = app.extensions["serving"].limits
+
+        def dense_path():
+            _, key, array = dense.split(body)
+            assert dense.decode(key, array, signature.inputs, limits) is not None
         path = f"/v1/models/{model}:predict"
         return [
             ("JSON parse (orjson)", cost_us(lambda: jsonio.loads(body))),
             ("JSON → arrays", cost_us(lambda: tensors.decode_predict(document,
                                                                      signature.inputs, True))),
+            ("body → arrays, dense path", cost_us(dense_path)),
             ("model run, batch 1", cost_us(lambda: servable.wrapper.run(signature.key, feeds))),
             ("outputs → JSON", cost_us(lambda: jsonio.dumps(tensors.encode_predict(outputs,
                                                                                  columnar)))),
@@ -87,7 +94,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     from run import prepare
     bench_dir = Path(args.bench_dir)
-    prepare(bench_dir)
+    prepare(bench_dir, args.models.split(","))
     results = {model: stages(model, bench_dir) for model in args.models.split(",")}
     models = list(results)
     print("| stage (µs per request, one thread) | " + " | ".join(models) + " |")

@@ -5,7 +5,7 @@
 
 Builds the models and bodies with ../shared/bench/ scripts into --bench-dir (default
 $BENCH_DIR or /tmp/bench), installs wrk with apt when missing, then runs one server at a time
-on loopback with wrk (1 thread, keep-alive, ../shared/bench/post.lua) and prints a markdown
+on loopback with wrk (1 thread, keep-alive, bench/post.lua) and prints a markdown
 table: req/s, p50, p99, errors and the ratio to Triton (or to the plain Flask app without it).
 The load generator shares the CPU with the server, as it did for every peer.
 """
@@ -30,19 +30,23 @@ SERVERS = {
     "ours-off": Server("ours, batching off", "ours", ("--noenable_batching",)),
     "ours-on": Server("ours, batching on (default)", "ours"),
     "ours-1w": Server("ours, batching on, 1 worker", "ours", ("--workers=1",)),
+    "ours-1w-intra2": Server("ours, 1 worker, 2 intra-op threads", "ours",
+                             ("--workers=1", "--tensorflow_intra_op_parallelism=2")),
     "ours-log": Server("ours, batching on, access log on", "ours", ("--access_log=-",)),
     "naive": Server("plain Flask, gthread 8 threads, -w 2", "naive", ("--threads", "8", "-w", "2")),
     "floor": Server("gunicorn + do-nothing Flask app (no model)", "floor"),
     "triton": Server("Triton (PyTriton), dynamic batching", "triton"),
     "ours-grpc": Server("ours over gRPC (h2load)", "ours", protocol="grpc"),
     "triton-grpc": Server("Triton (PyTriton) over gRPC (h2load)", "triton", protocol="grpc"),
+    "ours-image": Server("ours, a JPEG to /v1/images/{model}:classify", "ours",
+                         protocol="image"),
 }
 
 
 def main(argv=None) -> int:
     args = parse(argv)
     bench_dir = Path(args.bench_dir)
-    prepare(bench_dir)
+    prepare(bench_dir, args.models.split(","))
     servers = [s for s in args.servers.split(",") if s != "limit"]
     for triton in ("triton", "triton-grpc"):
         if triton in servers and not triton_available(bench_dir):
@@ -64,7 +68,7 @@ def main(argv=None) -> int:
                 results[(key, model, round_)] = measure(SERVERS[key], bench_dir, model, clients,
                                                         args.seconds)
     reference = "triton" if "triton" in servers else "naive" if "naive" in servers else None
-    rest = [key for key in servers if SERVERS[key].protocol == "rest"]
+    rest = [key for key in servers if SERVERS[key].protocol in ("rest", "image")]
     grpc = [key for key in servers if SERVERS[key].protocol == "grpc"]
     if rest:
         print_table(results, rest, models, clients, args.repeat, reference)
@@ -94,7 +98,7 @@ def parse(argv):
     return args
 
 
-def prepare(bench_dir: Path) -> None:
+def prepare(bench_dir: Path, models: list[str]) -> None:
     """Models, bodies and wrk: made once, reused by later runs."""
     if not shutil.which("wrk"):
         sudo = [] if os.geteuid() == 0 else ["sudo"]
@@ -108,6 +112,9 @@ def prepare(bench_dir: Path) -> None:
     if not (bench_dir / "bodies" / "cnn_1.kserve.json").exists():
         subprocess.run([sys.executable, str(SHARED_BENCH / "make_bodies.py")], check=True,
                        env=env, capture_output=True)
+    if "mobilenet" in models:
+        subprocess.run([sys.executable, str(Path(__file__).parent / "make_mobilenet.py"),
+                        str(bench_dir)], check=True, env=env, capture_output=True)
 
 
 def machine() -> str:
@@ -143,7 +150,8 @@ def measure(server: Server, bench_dir: Path, model: str, clients: list[int], sec
                                                  count, seconds, log.parent)
                 points[count]["errors"] += running.grpc_failures() - failed
             else:
-                points[count] = wrk(running.url, running.body, count, seconds)
+                points[count] = wrk(running.url, running.body, count, seconds,
+                                    running.content_type)
             used = running.cpu_seconds() - before
             points[count]["cpu_ms"] = 1e3 * used / max(points[count]["requests"], 1)
             time.sleep(0.5)
@@ -152,11 +160,13 @@ def measure(server: Server, bench_dir: Path, model: str, clients: list[int], sec
         running.stop()
 
 
-def wrk(url: str, body: Path, connections: int, seconds: float) -> dict:
+def wrk(url: str, body: Path, connections: int, seconds: float,
+        content_type: str = "application/json") -> dict:
     """One load point; wrk's summary comes from post.lua's RESULT line."""
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
-                          "-s", str(SHARED_BENCH / "post.lua"), url], capture_output=True,
-                         text=True, env={**os.environ, "BODY": str(body)},
+                          "-s", str(Path(__file__).parent / "post.lua"), url],
+                         capture_output=True, text=True,
+                         env={**os.environ, "BODY": str(body), "CONTENT_TYPE": content_type},
                          timeout=seconds + 60, check=True)
     line = next(l for l in out.stdout.splitlines() if l.startswith("RESULT"))
     fields = dict(part.split("=", 1) for part in line.split()[1:] if "=" in part)

@@ -29,7 +29,7 @@ class Server:
     kind: str                      # ours | naive | floor | triton
     flags: tuple[str, ...] = ()    # ours: app.py flags; naive: gunicorn flags
     env: dict = dataclasses.field(default_factory=dict)
-    protocol: str = "rest"         # rest | grpc
+    protocol: str = "rest"         # rest | grpc | image (ours: a JPEG to /v1/images)
 
     def url(self, port: int, model: str, grpc_port: int = 0) -> str:
         """REST: the predict URL. gRPC: host:port (the method is the protocol's)."""
@@ -37,11 +37,14 @@ class Server:
             return f"127.0.0.1:{TRITON_GRPC_PORT if self.kind == 'triton' else grpc_port}"
         if self.kind == "triton":
             return f"http://127.0.0.1:{TRITON_PORT}/v2/models/{model}/infer"
+        if self.protocol == "image":
+            return f"http://127.0.0.1:{port}/v1/images/{model}:classify"
         return f"http://127.0.0.1:{port}/v1/models/{model}:predict"
 
     def body(self, bench_dir: Path, model: str) -> Path:
         suffix = {("triton", "rest"): ".kserve.json", ("triton", "grpc"): ".triton.grpc"}.get(
-            (self.kind, self.protocol), ".grpc" if self.protocol == "grpc" else ".json")
+            (self.kind, self.protocol), {"grpc": ".grpc", "image": ".jpg"}.get(self.protocol,
+                                                                            ".json"))
         return bench_dir / "bodies" / f"{model}_1{suffix}"
 
     @property
@@ -61,6 +64,7 @@ class Server:
                     ROOT, env)
         if self.kind == "floor":  # our gunicorn settings, file and all, around a bare app
             config = ROOT / "deploy" / "gunicorn.conf.py"
+            env["PYTHONPATH"] = str(ROOT)  # the config reads serving.config.settings
             return ([sys.executable, "-m", "gunicorn", "-c", str(config), "-b",
                      f"127.0.0.1:{port}", "floor_app:app"], ROOT / "bench", env)
         if self.kind == "naive":
@@ -70,7 +74,10 @@ class Server:
                     SHARED_BENCH / "peers", env)
         python = bench_dir / "envs" / "pytriton" / "bin" / "python"
         env["LD_LIBRARY_PATH"] = os.path.join(sys.base_prefix, "lib")  # see RESULTS.md
-        return [str(python), "pytriton_peer.py", model, "--ttl", "900"], SHARED_BENCH / "peers", env
+        if model in ("mlp", "cnn"):
+            return ([str(python), "pytriton_peer.py", model, "--ttl", "900"],
+                    SHARED_BENCH / "peers", env)
+        return [str(python), "triton_peer.py", model, "--ttl", "900"], ROOT / "bench", env
 
 
 def triton_available(bench_dir: Path) -> bool:
@@ -98,6 +105,7 @@ class Running:
         self.url = server.url(port, model, grpc_port)
         self.metrics_url = f"http://127.0.0.1:{port}/monitoring/prometheus/metrics"
         self.body = server.body(bench_dir, model)
+        self.content_type = "image/jpeg" if server.protocol == "image" else "application/json"
 
     def wait_ready(self, timeout: float = 180.0) -> None:
         """Ready when one real predict request answers (models loaded, not just bound)."""
@@ -114,7 +122,7 @@ class Running:
                 continue
             try:
                 request = urllib.request.Request(self.url, data=data,
-                                                 headers={"Content-Type": "application/json"})
+                                                 headers={"Content-Type": self.content_type})
                 with urllib.request.urlopen(request, timeout=10) as answer:
                     if answer.status == 200:
                         return

@@ -62,7 +62,7 @@ class _Servicer:
         self.as_content = settings.enable_serialization_as_tensor_content
 
     def _account(self, verb: str, model: str, version: str, code, seconds: float) -> None:
-        known = model if model in self.inference.model_names() else ""
+        known = model if self.inference.knows(model) else ""
         metrics.observe_request("GRPC", known, version if known else "", verb, code.name, seconds)
         if access_log.handlers:
             access_log.info('grpc "%s" %s model=%s version=%s verb=%s latency=%.6fs pid=%d',

@@ -104,6 +104,9 @@ class Inference:
     def model_names(self) -> list[str]:
         return self.manager.model_names()
 
+    def knows(self, name: str) -> bool:
+        return self.manager.knows(name)
+
     def status(self, name: str, version: int | None = None):
         """Every tracked version of a model, newest first (TF Serving's GetModelStatus)."""
         return self.manager.status(name, version)

@@ -86,7 +86,8 @@ def _series(hook: str, *labels: str) -> tuple:
     if found is None:
         m = _m()
         found = {"request": (m.requests, m.latency),
-                 "batch": (m.batch_size, m.queue_wait, m.run)}[hook]
+                 "batch": (m.batch_size, m.queue_wait, m.run),
+                 "queue": (m.queue_length,)}[hook]
         found = _children.setdefault(key, tuple(metric.labels(*labels) for metric in found))
     return found
 
@@ -107,7 +108,7 @@ def observe_batch(model: str, version: str, signature: str, size: int,
 
 
 def set_queue_length(model: str, version: str, signature: str, length: int) -> None:
-    _m().queue_length.labels(model, version, signature).set(length)
+    _series("queue", model, version, signature)[0].set(length)
 
 
 def observe_load(model: str, version: str, seconds: float, state: str) -> None:

@@ -185,6 +185,10 @@ class ModelManager:
     def model_names(self) -> list[str]:
         return sorted(self._models)
 
+    def knows(self, name: str) -> bool:
+        """Whether `name` is configured (once per request: no list is built)."""
+        return name in self._models
+
     def summary(self) -> str:
         """One line for the log: how many models and versions serve, and which failed."""
         models = list(self._models.values())

@@ -15,7 +15,13 @@ import tensorflow as tf
 from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from tests.support.helpers import ServerProcess, copy_version, wait_until, write_config
+from tests.support.helpers import (
+    ClientThreads,
+    ServerProcess,
+    copy_version,
+    wait_until,
+    write_config,
+)
 from tests.support.workers import worker_pids
 
 pytestmark = pytest.mark.e2e
@@ -98,15 +104,13 @@ def test_32_rest_and_32_grpc_clients_on_two_models_all_answered_right_in_shared_
         server.stop()
 
 
-class GrpcLoad:
+class GrpcLoad(ClientThreads):
     """`clients` threads calling Predict in a loop; retries UNAVAILABLE (a worker that went
-    away) the way a TF Serving client with a retry policy would."""
+    away) the way a TF Serving client with a retry policy would. Answers: (outcome, version)."""
 
     def __init__(self, target: str, clients: int = 8, retries: int = 10):
-        self.answers: list[tuple[str, int | None]] = []   # (outcome, version)
-        self.retried = 0
-        self._stop, self._target, self._retries = threading.Event(), target, retries
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+        super().__init__(self._run, (), clients)
+        self.retried, self._target, self._retries = 0, target, retries
 
     def _run(self) -> None:
         with grpc.insecure_channel(self._target) as channel:
@@ -125,16 +129,6 @@ class GrpcLoad:
                             break
                         self.retried += 1
                         time.sleep(0.05)
-
-    def __enter__(self) -> "GrpcLoad":
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(60)
 
     def failures(self) -> list:
         return [a for a in self.answers if a[0] != "ok"]

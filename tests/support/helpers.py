@@ -188,18 +188,36 @@ def copy_version(name: str, base: Path, version: int) -> Path:
     return dest
 
 
-class Load:
+class ClientThreads:
+    """`clients` threads running `target` until stopped (a `with` block), each appending
+    to `answers`: the frame of the load drivers below and in the gRPC load tests."""
+
+    def __init__(self, target, args: tuple = (), clients: int = 8):
+        import threading
+        self.answers: list[tuple] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=target, args=args, daemon=True)
+                         for _ in range(clients)]
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+
+class Load(ClientThreads):
     """`clients` threads sending one request each in a loop until stopped; keeps every answer.
 
     Each answer is (start, end, HTTP status, X-Model-Version header or None, JSON or text).
     """
 
     def __init__(self, url: str, body: dict, clients: int = 8):
-        import threading
-        self.answers: list[tuple] = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._client, args=(url, body), daemon=True)
-                         for _ in range(clients)]
+        super().__init__(self._client, (url, body), clients)
 
     def _client(self, url: str, body: dict) -> None:
         with requests.Session() as session:
@@ -212,16 +230,6 @@ class Load:
                 except requests.RequestException as exc:
                     answer = (0, None, repr(exc))
                 self.answers.append((start, time.monotonic(), *answer))
-
-    def __enter__(self) -> "Load":
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=60)
 
     def failures(self) -> list[tuple]:
         return [a for a in self.answers if a[2] != 200]
