@@ -3,12 +3,12 @@
     python bench/request_path.py [--models mlp,cnn] [--bench-dir DIR]
 
 For a single-instance body of each benchmark model: JSON parse, JSON → arrays (the general
-path), body → arrays on the dense path (api/codec/dense.py, what a big float body takes), the model's
-run (batch 1), outputs → JSON, and the whole app called as WSGI (those stages plus Flask's
-routing and hooks, the batcher's inline path, metrics and headers); a do-nothing Flask app
-gives the framework's own floor. What this cannot show (gunicorn's HTTP work and the
-hand-offs between threads under load) is the gap between its total and the server CPU per
-request that `bench/run.py` prints.
+path), body → arrays as the server reads it (the dense path of api/codec/dense.py where it
+applies), the model's run (batch 1), outputs → JSON, and the whole app called as WSGI
+(those stages plus Flask's routing and hooks, the batcher's inline path, metrics and
+headers); a do-nothing Flask app gives the framework's own floor. What this cannot show
+(gunicorn's HTTP work and the hand-offs between threads under load) is the gap between its
+total and the server CPU per request that `bench/run.py` prints.
 """
 from __future__ import annotations
 
@@ -68,15 +68,17 @@ def stages(model: str, bench_dir: Path) -> list[tuple[str, float]]:
         outputs = servable.wrapper.run(signature.key, feeds)
         limits = app.extensions["serving"].limits
 
-        def dense_path():
-            _, key, array = dense.split(body)
-            assert dense.decode(key, array, signature.inputs, limits) is not None
+        def as_served():  # the dense path where it applies, else the general one
+            quick = dense.split(body)
+            if quick is None:
+                return tensors.decode_predict(jsonio.loads(body), signature.inputs, True)
+            assert dense.decode(quick[1], quick[2], signature.inputs, limits) is not None
         path = f"/v1/models/{model}:predict"
         return [
             ("JSON parse (orjson)", cost_us(lambda: jsonio.loads(body))),
             ("JSON → arrays", cost_us(lambda: tensors.decode_predict(document,
                                                                      signature.inputs, True))),
-            ("body → arrays, dense path", cost_us(dense_path)),
+            ("body → arrays, as served", cost_us(as_served)),
             ("model run, batch 1", cost_us(lambda: servable.wrapper.run(signature.key, feeds))),
             ("outputs → JSON", cost_us(lambda: jsonio.dumps(tensors.encode_predict(outputs,
                                                                                  columnar)))),

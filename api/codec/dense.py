@@ -27,6 +27,11 @@ _NAME = rb'"signature_name"\s*:\s*"([^"\\]*)"\s*'
 _HEAD = re.compile(rb'\s*\{\s*(?:' + _NAME + rb',\s*)?"(instances|inputs)"\s*:\s*(?=\[)')
 _TAIL = re.compile(rb'\s*(?:,\s*' + _NAME + rb')?\}\s*')
 MIN_BYTES = 2048  # below this the general path is as fast
+# Rows of plain numbers ([[...], ...]): orjson builds flat lists of floats and np.array reads
+# them quickly, so the split pays only for big bodies (one MLP row of 784: 32 µs general,
+# 49 µs here). Nested rows ([N,28,28,1]) gain at any size (179 → 57 µs).
+FLAT_MIN_BYTES = 1 << 16
+_OPENING = re.compile(rb'(?:\[\s*)+')
 _parsers = threading.local()  # a simdjson parser serves one document at a time
 
 
@@ -43,6 +48,8 @@ def split(body: bytes):
     if tail is None or (head.group(1) is not None and tail.group(1) is not None):
         return None
     array = body[head.end():end + 1]
+    if len(array) < FLAT_MIN_BYTES and _OPENING.match(array).group().count(b"[") <= 2:
+        return None
     if b'"' in array:  # another key, or a string: not one numeric array
         return None
     name = head.group(1) if head.group(1) is not None else tail.group(1)
