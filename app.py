@@ -24,26 +24,32 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 GUNICORN_CONFIG = os.path.join(HERE, "deploy", "gunicorn.conf.py")
 
 
-def create_app(config: Settings | Mapping[str, Any] | None = None):
-    """Build the Flask app and this process's serving core (models, sessions, threads)."""
-    settings = config if isinstance(config, Settings) else Settings.load(overrides=config)
+def build_core(settings: Settings):
+    """This process's serving core, not started: TensorFlow set up as the settings say, the
+    custom op libraries loaded, and the loader handed in (the core never imports wrappers,
+    ARCHITECTURE.md). scripts/model_tool.py check loads models through it too."""
     from serving.config import gpu, tf_logs
     gpu.configure_process(settings.visible_gpus, settings.gpu_allow_growth)  # before TF loads
     tf_logs.import_tensorflow(settings.tensorflow_logs)
 
     import wrappers
+    from serving.core import ServingCore
+    from wrappers import op_libraries
+    op_libraries.load_custom_libraries(settings.custom_op_libraries)  # before any model loads
+    options = wrappers.SessionOptions(**settings.session_config_args())
+    return ServingCore(settings, wrappers.loader(options, settings.saved_model_tags))
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None):
+    """Build the Flask app and this process's serving core (models, sessions, threads)."""
+    settings = config if isinstance(config, Settings) else Settings.load(overrides=config)
+    core = build_core(settings)
     from api import admin, cors, errors, legacy, openapi, ops, rest, security, web
     from api.flask_app import ServerFlask
-    from serving.core import ServingCore
 
     app = ServerFlask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.config["SETTINGS"] = settings
-    # The core gets its loader from here: it never imports wrappers (ARCHITECTURE.md).
-    from wrappers import op_libraries
-    op_libraries.load_custom_libraries(settings.custom_op_libraries)  # before any model loads
-    options = wrappers.SessionOptions(**settings.session_config_args())
-    core = ServingCore(settings, wrappers.loader(options, settings.saved_model_tags))
     core.start()  # models, batchers, poller: after gunicorn's fork
     app.extensions["serving"] = core
     errors.init_app(app)

@@ -100,9 +100,10 @@ def _rest_signature(target):
 
 
 def _predict_dense(name, version, label, body: bytes) -> Response | None:
-    """A body that is one big float array, read straight into numpy (api/codec/dense.py);
-    None for any other body, and for any mistake: the general path then answers, with TF
-    Serving's checks in TF Serving's order."""
+    """A body that is one big float array, read straight into numpy (api/codec/dense.py).
+    None when the body cannot be split or the model spec does not resolve: the general path
+    then answers, with TF Serving's checks in TF Serving's order. A body that resolves but
+    that the dense decoder declines goes on through the general path with the same target."""
     quick = dense.split(body)
     if quick is None:
         return None
@@ -117,23 +118,24 @@ def _predict_dense(name, version, label, body: bytes) -> Response | None:
         try:
             feeds = dense.decode(key, array, _rest_signature(target).inputs, limits)
         except ServingError:
-            return None
+            feeds = None
         if feeds is None:
-            return None
-        outputs = inference.predict(target, feeds)  # from here on, its errors are the answer
-    return _json(tensors.encode_predict(outputs, key == "inputs"), version=target.version)
+            return _predict(target, jsonio.load_request(body, limits), body)
+        return _answer(target, inference.predict(target, feeds), key == "inputs")
 
 
-def _predict(spec: ModelSpec, document: dict, body: bytes) -> Response:
-    inference, limits = core().inference, core().limits
-    with inference.resolve(spec) as target:
-        signature = _rest_signature(target)
-        if not signature.inputs:
-            raise InvalidArgument(f"Failed to get input map for signature: {spec.signature_key}")
-        # numpy may read number lists whole unless a JSON boolean could hide among them.
-        fast = b"true" not in body and b"false" not in body
-        feeds, columnar = tensors.decode_predict(document, signature.inputs, fast, limits)
-        outputs = inference.predict(target, feeds)
+def _predict(target, document: dict, body: bytes) -> Response:
+    signature = _rest_signature(target)
+    if not signature.inputs:
+        raise InvalidArgument("Failed to get input map for signature: "
+                              f"{target.spec.signature_key}")
+    # numpy may read number lists whole unless a JSON boolean could hide among them.
+    fast = b"true" not in body and b"false" not in body
+    feeds, columnar = tensors.decode_predict(document, signature.inputs, fast, core().limits)
+    return _answer(target, core().inference.predict(target, feeds), columnar)
+
+
+def _answer(target, outputs, columnar: bool) -> Response:
     return _json(tensors.encode_predict(outputs, columnar), version=target.version)
 
 
@@ -162,7 +164,8 @@ def post(_api, _rest):
     document = jsonio.load_request(body, core().limits)
     spec = ModelSpec(name, version, label, document.get("signature_name") or "")
     if verb == "predict":
-        return _predict(spec, document, body)
+        with core().inference.resolve(spec) as target:
+            return _predict(target, document, body)
     return _classify_or_regress(verb, spec, document)
 
 

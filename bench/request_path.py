@@ -62,7 +62,7 @@ def stages(model: str, bench_dir: Path) -> list[tuple[str, float]]:
     try:
         body = (bench_dir / "bodies" / f"{model}_1.json").read_bytes()
         servable = app.extensions["serving"].manager.resolve(model)
-        signature = servable.signature(None)
+        signature = servable.signatures["serving_default"]
         document = jsonio.loads(body)
         feeds, columnar = tensors.decode_predict(document, signature.inputs, True)
         outputs = servable.wrapper.run(signature.key, feeds)

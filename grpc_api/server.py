@@ -79,7 +79,7 @@ def _refuse(code: grpc.StatusCode, message: str):
 
 
 class GrpcServer:
-    def __init__(self, core, settings, worker_index: int = 0):
+    def __init__(self, core, settings):
         self.core, self.settings = core, settings
         self.addresses: list[str] = []
         self._health = None

@@ -14,7 +14,6 @@ import time
 
 import grpc
 from tensorflow_serving.apis import (
-    get_model_status_pb2,
     model_management_pb2,
     model_service_pb2_grpc,
     prediction_service_pb2_grpc,
@@ -22,7 +21,7 @@ from tensorflow_serving.apis import (
 
 from grpc_api import errors, responses
 from serving import metrics, requests
-from serving.errors import InvalidArgument, NotFound, ServingError
+from serving.errors import InvalidArgument, ServingError
 
 access_log = logging.getLogger("grpc_api.access")
 
@@ -117,14 +116,12 @@ class ModelService(_Servicer, model_service_pb2_grpc.ModelServiceServicer):
             raise InvalidArgument("Missing ModelSpec")
         spec = request.model_spec
         version = spec.version.value if spec.WhichOneof("version_choice") == "version" else None
-        response = responses.status(self.inference.status(spec.name, version))
-        return response
+        return responses.status(self.inference.status(spec.name, version))
 
     @rpc("reload_config")
     def HandleReloadConfigRequest(self, request, context):
         """Guarded by the admin token (server.py's interceptor), like the /v1/admin routes."""
-        if self.core.control is None:
-            raise NotFound("the model config cannot be reloaded: this worker is not serving")
         self.core.control.reload_config(request.config)
-        return model_management_pb2.ReloadConfigResponse(
-            status=get_model_status_pb2.ModelVersionStatus().status)
+        response = model_management_pb2.ReloadConfigResponse()
+        response.status.SetInParent()  # present and empty: OK, as TF Serving answers
+        return response

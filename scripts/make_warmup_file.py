@@ -24,8 +24,8 @@ from serving import tensor_proto  # noqa: E402
 from serving.warmup import WARMUP_FILE  # noqa: E402
 
 
-def prediction_log(version_dir: str, body: dict, verb: str | None = None):
-    """One PredictionLog for a REST body, its tensors typed by the version's signature."""
+def prediction_log(wrapper, model_name: str, body: dict, verb: str | None = None):
+    """One PredictionLog for a REST body, its tensors typed by the loaded version's signature."""
     from tensorflow.core.example import example_pb2
     from tensorflow_serving.apis import (
         classification_pb2,
@@ -34,46 +34,50 @@ def prediction_log(version_dir: str, body: dict, verb: str | None = None):
         regression_pb2,
     )
 
-    import wrappers
-    wrapper = wrappers.load_version(version_dir)
-    try:
-        key = body.get("signature_name") or "serving_default"
-        if key not in wrapper.servable_signatures:
-            raise SystemExit(f"{version_dir} has no signature {key!r}; it has "
-                             f"{sorted(wrapper.servable_signatures)}")
-        signature = wrapper.servable_signatures[key]
-        log = prediction_log_pb2.PredictionLog()
-        if "examples" in body:
-            verb = verb or ("regress" if signature.method_name.endswith("regress") else "classify")
-            kind = {"classify": classification_pb2.ClassificationRequest,
-                    "regress": regression_pb2.RegressionRequest}[verb]
-            request = kind()
-            for serialized in example_codec.decode_examples(body, verb):
-                request.input.example_list.examples.add().CopyFrom(
-                    example_pb2.Example.FromString(serialized))
-            getattr(log, f"{verb}_log").request.CopyFrom(request)
-        else:
-            feeds, _ = tensor_codec.decode_predict(body, signature.inputs)
-            request = predict_pb2.PredictRequest()
-            for alias, array in feeds.items():
-                request.inputs[alias].CopyFrom(
-                    tensor_proto.from_array(array, signature.inputs[alias].dtype))
-            log.predict_log.request.CopyFrom(request)
-        spec = getattr(log, log.WhichOneof("log_type")).request.model_spec
-        spec.name = os.path.basename(os.path.dirname(os.path.abspath(version_dir)))
-        spec.signature_name = key
-        return log
-    finally:
-        wrapper.close()
+    key = body.get("signature_name") or "serving_default"
+    if key not in wrapper.servable_signatures:
+        raise SystemExit(f"{wrapper.path} has no signature {key!r}; it has "
+                         f"{sorted(wrapper.servable_signatures)}")
+    signature = wrapper.servable_signatures[key]
+    log = prediction_log_pb2.PredictionLog()
+    if "examples" in body:
+        verb = verb or ("regress" if signature.method_name.endswith("regress") else "classify")
+        kind = {"classify": classification_pb2.ClassificationRequest,
+                "regress": regression_pb2.RegressionRequest}[verb]
+        request = kind()
+        for serialized in example_codec.decode_examples(body, verb):
+            request.input.example_list.examples.add().CopyFrom(
+                example_pb2.Example.FromString(serialized))
+        getattr(log, f"{verb}_log").request.CopyFrom(request)
+    else:
+        feeds, _ = tensor_codec.decode_predict(body, signature.inputs)
+        request = predict_pb2.PredictRequest()
+        for alias, array in feeds.items():
+            request.inputs[alias].CopyFrom(
+                tensor_proto.from_array(array, signature.inputs[alias].dtype))
+        log.predict_log.request.CopyFrom(request)
+    spec = getattr(log, log.WhichOneof("log_type")).request.model_spec
+    spec.name = model_name
+    spec.signature_name = key
+    return log
 
 
 def write(version_dir: str, bodies: list[dict], verb: str | None = None) -> str:
+    """Loads the version once and writes one PredictionLog per body."""
     import tensorflow as tf
+
+    import wrappers
     path = os.path.join(version_dir, WARMUP_FILE)
+    model_name = os.path.basename(os.path.dirname(os.path.abspath(version_dir)))
+    wrapper = wrappers.load_version(version_dir)
+    try:
+        logs = [prediction_log(wrapper, model_name, body, verb) for body in bodies]
+    finally:
+        wrapper.close()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with tf.io.TFRecordWriter(path) as writer:
-        for body in bodies:
-            writer.write(prediction_log(version_dir, body, verb).SerializeToString())
+        for log in logs:
+            writer.write(log.SerializeToString())
     return path
 
 

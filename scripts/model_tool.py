@@ -166,20 +166,19 @@ def example_request(signature) -> dict:
     return {"inputs": columns}
 
 
-def check(path: str, request_file: str | None) -> int:
-    import wrappers
+def check(path: str, request_file: str | None, custom_op_libraries: str = "") -> int:
     from api.codec import jsonio, tensors
+    from app import build_core
     from serving.config.settings import Settings
-    from serving.core import ServingCore
     from serving.inference import ModelSpec
     path = os.path.abspath(version_dir(path))
     base, version = os.path.split(path)
     name = os.path.basename(base)
     settings = Settings.load(environ={}, overrides={
-        "model_name": name, "model_base_path": base, "file_system_poll_wait_seconds": 0})
+        "model_name": name, "model_base_path": base, "file_system_poll_wait_seconds": 0,
+        "custom_op_libraries": custom_op_libraries})
     started = time.monotonic()
-    core = ServingCore(settings, wrappers.loader(wrappers.SessionOptions(
-        **settings.session_config_args()), settings.saved_model_tags))
+    core = build_core(settings)  # exactly as the server builds it
     try:
         core.manager.sync_all()
         loaded = time.monotonic() - started
@@ -226,18 +225,21 @@ def main(argv=None) -> int:
     checking = commands.add_parser("check", help="load as the server does and run a request")
     checking.add_argument("path")
     checking.add_argument("--request", help="a JSON file with a REST predict body")
+    checking.add_argument("--custom_op_libraries", default="",
+                          help="as the server's flag: .so files or op-registering modules")
     args = parser.parse_args(argv)
     import logging
     logging.basicConfig(level=logging.WARNING)
     from serving.config import tf_logs
-    tf_logs.import_tensorflow()
+    if args.command != "check":  # check sets TensorFlow up as the server does (app.build_core)
+        tf_logs.import_tensorflow()
     try:
         if args.command == "inspect":
             return inspect(args.path)
         if args.command == "convert":
             return convert(args.source, args.dest, args.version, args.inputs, args.outputs,
                            args.wrapper)
-        return check(args.path, args.request)
+        return check(args.path, args.request, args.custom_op_libraries)
     except Exception as exc:  # noqa: BLE001 - a user tool: the reason, not a traceback
         from serving.errors import ServingError
         if isinstance(exc, ServingError):

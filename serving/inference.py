@@ -170,8 +170,6 @@ class Inference:
                 raise InvalidArgument(f"Requested signature not found in model graph: {key}")
             if task.method_name not in (CLASSIFY, REGRESS):
                 raise Unimplemented(f"Unsupported signature method_name: {task.method_name}")
-            _check_example_inputs(signature, "classification" if task.method_name == CLASSIFY
-                                  else "regression")
             wanted = (_classify_outputs(signature) if task.method_name == CLASSIFY
                       else _regress_outputs(signature))
             signatures.append((task.method_name, signature, wanted))

@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from serving import tensor_proto
+from serving.config.limits import Limits
 from serving.errors import InvalidArgument
 from serving.inference import Inference, ModelSpec, Target, Task
 
@@ -31,8 +32,11 @@ def model_spec(request, field: str = "model_spec") -> ModelSpec:
                      spec.signature_name)
 
 
-def feeds(request) -> dict[str, np.ndarray]:
-    """A PredictRequest's inputs as arrays, read with TensorFlow's rules."""
+def feeds(request, limits: Limits) -> dict[str, np.ndarray]:
+    """A PredictRequest's inputs as arrays, read with TensorFlow's rules; the element limit is
+    checked on the shapes first, so no oversized tensor is ever built."""
+    limits.check_elements(sum(tensor_proto.element_count(proto)
+                              for proto in request.inputs.values()))
     arrays = {}
     for alias in request.inputs:
         try:
@@ -63,8 +67,8 @@ def predict(inference: Inference, resolve: Resolve, request, timeout: float | No
     """(target, outputs) of a PredictRequest; the target's lease is already returned."""
     spec = model_spec(request)
     with resolve(spec) as target:
-        outputs = inference.predict(target, feeds(request), list(request.output_filter),
-                                    timeout=timeout)
+        outputs = inference.predict(target, feeds(request, inference.limits),
+                                    list(request.output_filter), timeout=timeout)
     return target, outputs
 
 

@@ -14,6 +14,8 @@ values and shapeless lists), so the rules are written out here:
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
@@ -49,7 +51,7 @@ def to_array(proto: tensor_pb2.TensorProto) -> np.ndarray:
     dims = [d.size for d in proto.tensor_shape.dim]
     if any(d < 0 for d in dims):
         raise TensorParseError(f"negative dimension in shape {dims}")
-    count = int(np.prod(dims)) if dims else 1
+    count = math.prod(dims)  # a Python int: np.prod wraps around past 2**63
     if proto.tensor_content:
         return _from_content(proto.tensor_content, kind, dims, count, proto.dtype)
     values = getattr(proto, field)
@@ -69,6 +71,12 @@ def to_array(proto: tensor_pb2.TensorProto) -> np.ndarray:
         # Narrow ints from int_val wrap as TensorFlow's static_cast does (uint8 300 → 44).
         flat = np.asarray(values).astype(kind, copy=False) if len(values) else np.zeros(0, kind)
     return _fill(flat.astype(kind, copy=False), count).reshape(dims)
+
+
+def element_count(proto: tensor_pb2.TensorProto) -> int:
+    """How many elements the proto's shape says, before anything is built: typed fields repeat
+    their last value, so a few bytes of message can ask for gigabytes."""
+    return math.prod(max(d.size, 0) for d in proto.tensor_shape.dim)
 
 
 def _fill(flat: np.ndarray, count: int) -> np.ndarray:

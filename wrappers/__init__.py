@@ -62,28 +62,24 @@ def load_version(path: str, options=None, tags: str = "serve"):
         raise LoadError(f"{type(exc).__name__}: {exc}", "INVALID_ARGUMENT") from None
 
 
-def _saved_model(path: str, options, tags: str, source: str | None = None):
+def _saved_model(path: str, options, tags: str, source: str | None = None,
+                 assets_dir: str | None = None):
     from wrappers.image_classifier import saved_model_class  # image classifiers by signature
     from wrappers.saved_model import read_meta_graph
     meta_graph = read_meta_graph(path, tags)
-    wrapper = saved_model_class(meta_graph)(path, options, tags, meta_graph)
+    wrapper = saved_model_class(meta_graph)(path, options, tags, meta_graph, assets_dir)
     wrapper.source = source or path
     return wrapper
 
 
 def _other_format(path: str, options, tags: str):
-    import tensorflow as tf
     """A Keras file or a frozen graph; else TF Serving's own message for a missing model."""
     from wrappers.frozen_graph import FrozenGraphWrapper, frozen_graph_file
     from wrappers.keras_files import exported, keras_file
     keras = keras_file(path)
     if keras is not None:
-        export = exported(keras)
-        extra = os.path.join(path, "assets.extra")  # labels, image_input.json: the user's
-        if tf.io.gfile.isdir(extra) and not os.path.isdir(os.path.join(export, "assets.extra")):
-            import shutil
-            shutil.copytree(extra, os.path.join(export, "assets.extra"), dirs_exist_ok=True)
-        return _saved_model(export, options, "serve", source=keras)
+        # The export is cached by the file's content; the labels stay the version's own.
+        return _saved_model(exported(keras), options, "serve", source=keras, assets_dir=path)
     frozen = frozen_graph_file(path)
     if frozen is not None:
         return FrozenGraphWrapper(path, frozen, options)

@@ -34,14 +34,15 @@ def saved_model_class(meta_graph):
 class ImageClassifierWrapper(SavedModelWrapper):
     """A SavedModel image classifier: turns any picture into its input, scores into labels."""
 
-    def __init__(self, path: str, options=None, tags: str = "serve", meta_graph=None):
-        super().__init__(path, options, tags, meta_graph)
+    def __init__(self, path: str, options=None, tags: str = "serve", meta_graph=None,
+                 assets_dir: str | None = None):
+        super().__init__(path, options, tags, meta_graph, assets_dir)
         self.image = image_signature(self.signatures.get(SIGNATURE))
         if self.image is None:
             raise LoadError(f"{path}: serving_default is not an image classifier signature",
                             "INVALID_ARGUMENT")
-        self.input = _image_input(path, self.image)
-        self.labels, self.labels_file = _labels(path, self.image.classes)
+        self.input = _image_input(self.assets_dir, self.image)
+        self.labels, self.labels_file = _labels(self.assets_dir, self.image.classes)
 
     def preprocess(self, pixels: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Decoded pixels → (feeds for serving_default, the HxWxC picture the model sees)."""

@@ -40,8 +40,11 @@ class SavedModelWrapper(ModelWrapper):
     """Loads `saved_model.pb` + `variables/` into this wrapper's own graph and session."""
 
     def __init__(self, path: str, options: SessionOptions | None = None, tags: str = "serve",
-                 meta_graph=None):
+                 meta_graph=None, assets_dir: str | None = None):
         self.tags = [t.strip() for t in tags.split(",") if t.strip()]
+        # The version directory whose assets.extra/ (labels, image_input.json) the model
+        # keeps: `path` itself, except for a Keras file exported into a shared cache.
+        self.assets_dir = assets_dir or path
         self._looked_at = meta_graph   # read once by wrappers.load_version, if it did
         self.op_libraries: list[str] = []
         self.restored_variables = 0

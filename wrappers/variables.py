@@ -34,14 +34,13 @@ def restore_uninitialized(session, graph, export_dir: str) -> int:
     empty = [op for op, ready in zip(handles, session.run(checks)) if not ready]
     if not empty:
         return 0
-    keys = _checkpoint_keys(export_dir)
+    reader, keys = _checkpoint_keys(export_dir)
     names = [op.get_attr("shared_name").decode() or op.name for op in empty]
     unknown = [name for name in names if name not in keys]
     if unknown:
         raise LoadError(f"{export_dir}: variables {', '.join(unknown[:5])} are never restored "
                         f"by the SavedModel and are not in its checkpoint; {REEXPORT}",
                         "FAILED_PRECONDITION")
-    reader = tf.train.load_checkpoint(os.path.join(export_dir, "variables", "variables"))
     feeds, assigns = {}, []
     with graph.as_default():
         for op, name in zip(empty, names):
@@ -55,8 +54,8 @@ def restore_uninitialized(session, graph, export_dir: str) -> int:
     return len(empty)
 
 
-def _checkpoint_keys(export_dir: str) -> dict[str, str]:
-    """{variable name: checkpoint key}, from the checkpoint's own object graph."""
+def _checkpoint_keys(export_dir: str):
+    """(the checkpoint's reader, {variable name: checkpoint key}) from its own object graph."""
     import tensorflow as tf
     from tensorflow.core.protobuf import trackable_object_graph_pb2
     try:
@@ -68,8 +67,8 @@ def _checkpoint_keys(export_dir: str) -> dict[str, str]:
                         f"{REEXPORT}", "FAILED_PRECONDITION") from None
     graph = trackable_object_graph_pb2.TrackableObjectGraph()
     graph.ParseFromString(raw)
-    return {attribute.full_name: attribute.checkpoint_key for node in graph.nodes
-            for attribute in node.attributes if attribute.name == "VARIABLE_VALUE"}
+    return reader, {attribute.full_name: attribute.checkpoint_key for node in graph.nodes
+                    for attribute in node.attributes if attribute.name == "VARIABLE_VALUE"}
 
 
 def check_signatures_run(wrapper) -> None:

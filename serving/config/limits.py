@@ -68,9 +68,11 @@ class Limits:
                                 f"at most {self.max_b64_bytes} are accepted (max_b64_bytes)")
 
     def check_feeds(self, feeds: Mapping) -> None:
-        total = 0
-        for array in feeds.values():
-            total += array.size
+        self.check_elements(sum(array.size for array in feeds.values()))
+
+    def check_elements(self, total: int) -> None:
+        """`total` elements in a request's input tensors (counted from their shapes by a front
+        that can, before it builds them)."""
         if total > self.max_tensor_elements:
             raise LimitExceeded(f"The request's input tensors hold {total} elements; at most "
                                 f"{self.max_tensor_elements} are accepted (max_tensor_elements)")

@@ -10,7 +10,6 @@ import numpy as np
 from serving.batching.batcher import Batcher
 from serving.batching.plan import plan_for
 from serving.config.batching import BatchingOptions
-from serving.errors import InvalidArgument
 
 _UNSET = object()
 
@@ -67,13 +66,6 @@ class Servable:
             return self._retired and self._leases == 0
 
     # -- signatures and runs -------------------------------------------------------------------
-    def signature(self, key: str | None):
-        key = key or "serving_default"
-        signature = self.signatures.get(key)
-        if signature is None:
-            raise InvalidArgument(f'Serving signature name: "{key}" not found in signature def')
-        return signature
-
     def signature_def_map(self):
         """Every SignatureDef (the TF2 init op too) as TF Serving's SignatureDefMap proto."""
         if self._signature_def_map is None:

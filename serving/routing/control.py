@@ -165,7 +165,6 @@ class VersionControl:
         version = parse_version(version)
         self.manager.require_available(name, {version})
         self._write_labels(name, lambda labels: labels.__setitem__(label, version))
-        self.manager.commit_labels(name)
         if self.manager.labels(name)[0].get(label) != version:
             raise FailedPrecondition(self.manager.labels(name)[1])
 
@@ -178,7 +177,6 @@ class VersionControl:
                 raise NotFound(f"Model {name} has no label {label}")
             del labels[label]
         self._write_labels(name, change)
-        self.manager.commit_labels(name)
 
     def reload_config(self, config) -> None:
         """TF Serving's HandleReloadConfigRequest: the model_config_list replaces the running
@@ -198,7 +196,7 @@ class VersionControl:
             if "://" not in model.base_path and not os.path.isabs(model.base_path):
                 raise InvalidArgument(f"Expected model {model.name} to have an absolute path or "
                                       f"URI; got base_path()={model.base_path}")
-            if model.name in self.manager.model_names():
+            if self.manager.knows(model.name):
                 old = self.manager.config(model.name).model_platform or "tensorflow"
                 new = model.model_platform or "tensorflow"
                 if old != new:
@@ -219,9 +217,8 @@ class VersionControl:
                 raise FailedPrecondition(error)
         missing = sorted(name for name in seen if not self.manager.available(name))
         if missing:
-            failed = ServingError(f"{len(missing)} model(s) did not become available: "
-                                  f"{{{', '.join(missing)}}}")
-            raise failed
+            raise ServingError(f"{len(missing)} model(s) did not become available: "
+                               f"{{{', '.join(missing)}}}")
 
     def reload(self) -> None:
         """Re-read every file and rescan every base path now, in this worker."""
@@ -237,6 +234,8 @@ class VersionControl:
         self._write_state(change)
 
     def _write_labels(self, name: str, change) -> None:
+        """Writes the change, then refreshes with force: the labels take effect in this worker
+        before the call answers (refresh commits them)."""
         if not self.config_file:
             self._write_state(lambda data: change(
                 data["models"].setdefault(name, {}).setdefault("labels", {})))

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.support.helpers import ServerProcess, copy_model, wait_until, write_config
-from tests.support.workers import booted_workers, worker_pids
+from tests.support.workers import booted_workers, listen_queues, worker_pids
 
 pytestmark = pytest.mark.e2e
 
@@ -37,8 +37,10 @@ def test_a_worker_restarted_after_the_config_changed_serves_what_the_others_serv
         os.kill(victim, signal.SIGKILL)
         wait_until(lambda: len(booted_workers(server)) == 3 and len(worker_pids(server)) == 2,
                    120, "gunicorn to boot a replacement worker")
-        wait_until(lambda: requests.get(server.url + "/readyz", timeout=10).ok, 120,
-                   "the replacement worker to load")
+        # A worker opens its socket only once its models are loaded: two sockets, so the
+        # fresh connections below reach the replacement too.
+        wait_until(lambda: len(listen_queues(server.port)) == 2, 120,
+                   "the replacement worker to load and listen")
         assert models_seen(server, 60) == {frozenset({"first"})}
         other = requests.post(server.url + "/v1/models/second:predict", timeout=30,
                               json={"instances": [1.0]}, headers={"Connection": "close"})

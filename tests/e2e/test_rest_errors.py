@@ -91,7 +91,7 @@ ERRORS = {
                               "'context' must be a JSON object"),
     "int64 feature parsed as float": ("POST", REGRESS,
                                       b'{"signature_name": "regress_x_to_y", "examples": [{"x": 2}]}',
-                                      400, ""),
+                                      400, "Data type: int64 but expected type: float"),
     "regress on a predict signature": ("POST", REGRESS, b'{"examples": [{"x": 1.0}]}', 400,
                                        "No regression inputs found in SignatureDef: inputs {\n  key: \"x\""),  # DebugString
     "classify on a predict signature": ("POST", "/v1/models/half_plus_three:classify",
@@ -117,7 +117,7 @@ ERRORS = {
                                  "Missing model name in request."),
     "PUT": ("PUT", PREDICT, b"{}", 400, "Malformed request: PUT " + PREDICT),
     "DELETE": ("DELETE", "/v1/models/half_plus_two", None, 400, "Malformed request"),
-    "unknown path under /v1": ("GET", "/v1/", None, 404, ""),
+    "unknown path under /v1": ("GET", "/v1/", None, 404, "The requested URL was not found"),
 }
 
 

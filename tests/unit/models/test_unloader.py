@@ -50,7 +50,7 @@ def test_repeated_load_unload_cycles_do_not_grow_resident_memory(tmp_path):
             manager.sync("cycled")
             time.sleep(0.02)
         servable = manager.resolve("cycled")
-        assert servable.run(servable.signature(None), {"x": np.array([1.0], "float32")})[
+        assert servable.run(servable.signatures["serving_default"], {"x": np.array([1.0], "float32")})[
             "y"].tolist() == [2.5]
         del servable  # a request's reference ends with the request
         figures.append(rss_mb())

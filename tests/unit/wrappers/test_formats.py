@@ -94,6 +94,27 @@ def test_a_keras_file_is_exported_to_a_cache_never_beside_the_users_file(tmp_pat
         wrapper.close()
 
 
+def test_versions_sharing_a_keras_file_each_keep_their_own_labels(tmp_path):
+    # The export is cached by the file's content; assets.extra stays the version's own.
+    import keras
+    import shutil
+    model = keras.Sequential([keras.Input((8, 8, 1), name="image"), keras.layers.Flatten(),
+                              keras.layers.Dense(3, activation="softmax")])
+    for version, labels in ((1, "cat\ndog\nfox\n"), (2, "red\ngreen\nblue\n")):
+        (tmp_path / str(version) / "assets.extra").mkdir(parents=True)
+        (tmp_path / str(version) / "assets.extra" / "labels.txt").write_text(labels)
+    model.save(tmp_path / "1" / "model.keras")
+    shutil.copy(tmp_path / "1" / "model.keras", tmp_path / "2" / "model.keras")
+    first, second = (wrappers.load_version(str(tmp_path / v)) for v in ("1", "2"))
+    try:
+        assert first.path == second.path            # one cached export
+        assert first.labels == ["cat", "dog", "fox"] and second.labels == ["red", "green", "blue"]
+        assert not os.path.exists(os.path.join(first.path, "assets.extra"))
+    finally:
+        first.close()
+        second.close()
+
+
 def test_a_broken_keras_file_is_named_in_the_error(tmp_path):
     (tmp_path / "1").mkdir()
     (tmp_path / "1" / "model.keras").write_bytes(b"not a zip")
