@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--models", default="mlp,cnn")
     parser.add_argument("--seconds", type=float, default=1.0)
     args = parser.parse_args()
-    options = SessionOptions(intra_op=1, inter_op=1)  # the server's default (settings.py)
+    options = SessionOptions()  # the server's defaults (settings.py)
     for name in args.models.split(","):
         wrapper = SavedModelWrapper(os.path.join(args.models_dir, name, "1"), options)
         signature = wrapper.signatures["serving_default"]

@@ -32,6 +32,10 @@ SERVERS = {
     "ours-1w": Server("ours, batching on, 1 worker", "ours", ("--workers=1",)),
     "ours-1w-intra2": Server("ours, 1 worker, 2 intra-op threads", "ours",
                              ("--workers=1", "--tensorflow_intra_op_parallelism=2")),
+    "ours-inline": Server("ours, every run in its caller's thread", "ours",
+                          ("--tensorflow_inter_op_parallelism=-1",)),
+    "ours-gthread": Server("ours, gunicorn's plain gthread worker", "ours",
+                           ("--keepalive_wait_ms=0",)),
     "ours-log": Server("ours, batching on, access log on", "ours", ("--access_log=-",)),
     "naive": Server("plain Flask, gthread 8 threads, -w 2", "naive", ("--threads", "8", "-w", "2")),
     "floor": Server("gunicorn + do-nothing Flask app (no model)", "floor"),
@@ -127,7 +131,7 @@ def print_limit(bench_dir: Path, models: list[str], seconds: float) -> None:
     out = subprocess.run([sys.executable, str(Path(__file__).parent / "limit.py"),
                           str(bench_dir / "models"), "--models", ",".join(models),
                           "--seconds", str(seconds)], check=True, capture_output=True, text=True)
-    print("\nIn-process limit (our wrapper's run, no HTTP/JSON; intra=inter=1)\n")
+    print("\nIn-process limit (our wrapper's run, no HTTP/JSON; the server's session options)\n")
     print("| model | batch | p50 ms | p99 ms | rows/s |\n|---|---:|---:|---:|---:|")
     for line in out.stdout.splitlines():
         row = json.loads(line)

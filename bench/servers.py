@@ -30,6 +30,7 @@ class Server:
     flags: tuple[str, ...] = ()    # ours: app.py flags; naive: gunicorn flags
     env: dict = dataclasses.field(default_factory=dict)
     protocol: str = "rest"         # rest | grpc | image (ours: a JPEG to /v1/images)
+    root: Path = ROOT              # ours: the checkout whose app.py runs (bench/ab.py --baseline)
 
     def url(self, port: int, model: str, grpc_port: int = 0) -> str:
         """REST: the predict URL. gRPC: host:port (the method is the protocol's)."""
@@ -57,11 +58,11 @@ class Server:
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MODELS_DIR": str(bench_dir / "models"),
                **self.env}
         if self.kind == "ours":
-            return ([sys.executable, str(ROOT / "app.py"), f"--rest_api_port={port}",
+            return ([sys.executable, str(self.root / "app.py"), f"--rest_api_port={port}",
                      "--rest_api_host=127.0.0.1",
                      f"--model_config_file={models_config(bench_dir, model)}",
                      f"--port={grpc_port}", "--file_system_poll_wait_seconds=0", *self.flags],
-                    ROOT, env)
+                    self.root, env)
         if self.kind == "floor":  # our gunicorn settings, file and all, around a bare app
             config = ROOT / "deploy" / "gunicorn.conf.py"
             env["PYTHONPATH"] = str(ROOT)  # the config reads serving.config.settings

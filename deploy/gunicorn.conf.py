@@ -21,7 +21,14 @@ from serving.config.settings import current as _current_settings
 
 _settings = _current_settings()
 bind = [f"{_settings.rest_api_host}:{_settings.rest_api_port}"]
-worker_class = "gthread"
+if _settings.keepalive_wait_ms > 0:
+    # gthread, but a busy kept-alive connection's next request stays in its thread
+    # (deploy/worker.py); --keepalive_wait_ms=0 runs gunicorn's gthread as it is.
+    from deploy.worker import KeepAliveWorker
+    KeepAliveWorker.wait = _settings.keepalive_wait_ms / 1000
+    worker_class = KeepAliveWorker
+else:
+    worker_class = "gthread"
 workers = _settings.workers
 threads = _settings.threads
 # Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections over

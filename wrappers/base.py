@@ -137,8 +137,10 @@ def run_error(exc: tf.errors.OpError) -> errors.ServingError:
     return error
 
 
-def session_callable(session, feeds: tuple[str, ...], fetches: tuple[str, ...]):
-    """`call(*arrays) -> list` running `fetches` from `feeds` (graph tensor names).
+def session_callable(session, feeds: tuple[str, ...], fetches: tuple[str, ...],
+                     inline: bool = False):
+    """`call(*arrays) -> list` running `fetches` from `feeds` (graph tensor names); with
+    `inline`, every op in the calling thread (RunOptions.inter_op_thread_pool = -1).
 
     TensorFlow's private `Session._make_callable_from_options`: the run happens in C++,
     about 4x cheaper than session.run per call, and without session.run's Python-side shape
@@ -146,6 +148,8 @@ def session_callable(session, feeds: tuple[str, ...], fetches: tuple[str, ...]):
     the only private API the server uses; tests/unit/wrappers/test_session_callable.py pins
     its behaviour against session.run, so a TensorFlow that changes it fails loudly."""
     options = config_pb2.CallableOptions(feed=list(feeds), fetch=list(fetches))
+    if inline:
+        options.run_options.inter_op_thread_pool = -1
     return session._make_callable_from_options(options)
 
 
@@ -172,7 +176,11 @@ class ModelWrapper:
     def __init__(self, path: str, options: SessionOptions | None = None):
         self.path = path
         self.graph = tf.Graph()
-        self.session = v1.Session(graph=self.graph, config=(options or SessionOptions()).to_proto())
+        options = options or SessionOptions()
+        self.session = v1.Session(graph=self.graph, config=options.to_proto())
+        # With one inter-op thread a graph runs one op at a time anyway, so a run may as well
+        # stay in its caller's thread (run(inline=True)): no hand-off to TensorFlow's pool.
+        self._may_inline = options.inter_op == 1
         try:
             with self.graph.as_default():
                 protos = self._build()
@@ -193,12 +201,17 @@ class ModelWrapper:
         raise NotImplementedError
 
     def run(self, signature_key: str, feeds: Mapping[str, np.ndarray],
-            outputs: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
-        """Run one signature on numpy feeds keyed by input alias; returns outputs by alias."""
+            outputs: tuple[str, ...] | None = None, inline: bool = False) -> dict[str, np.ndarray]:
+        """Run one signature on numpy feeds keyed by input alias; returns outputs by alias.
+
+        `inline`: every op runs in the calling thread rather than on TensorFlow's inter-op
+        pool, when the session has one inter-op thread (nothing runs side by side then).
+        For a run with no company (a lone request) it saves two thread wake-ups; batches
+        keep the pool, which measured a few per cent faster under load (bench/README.md)."""
         signature = self.signatures[signature_key]
         out_aliases = tuple(outputs or signature.outputs)
         try:
-            call = self._callable(signature, out_aliases)
+            call = self._callable(signature, out_aliases, inline and self._may_inline)
             values = call(*(feeds[alias] for alias in signature.inputs))
         except (tf.errors.OpError, RuntimeError) as exc:
             if self._closed:  # unloaded under this request: a retry reaches the new version
@@ -219,8 +232,8 @@ class ModelWrapper:
         except tf.errors.OpError as exc:
             raise run_error(exc) from None
 
-    def _callable(self, signature: Signature, out_aliases: tuple[str, ...]):
-        key = (signature.key, out_aliases)
+    def _callable(self, signature: Signature, out_aliases: tuple[str, ...], inline: bool):
+        key = (signature.key, out_aliases, inline)
         call = self._callables.get(key)
         if call is None:
             with self._lock:
@@ -228,7 +241,7 @@ class ModelWrapper:
                 if call is None:
                     call = session_callable(
                         self.session, tuple(spec.name for spec in signature.inputs.values()),
-                        tuple(signature.outputs[a].name for a in out_aliases))
+                        tuple(signature.outputs[a].name for a in out_aliases), inline)
                     self._callables[key] = call
         return call
 

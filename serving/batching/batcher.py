@@ -36,11 +36,16 @@ Runner = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
 
 
 class Batcher:
-    """`run(feeds)` answers one request (blocking); `submit(feeds)` returns its Future."""
+    """`run(feeds)` answers one request (blocking); `submit(feeds)` returns its Future.
+
+    `inline_runner`, when given, runs what a request runs alone in its own thread (the
+    wrapper keeps that run off TensorFlow's thread pool); batches go to `runner`."""
 
     def __init__(self, runner: Runner, options: BatchingOptions = BatchingOptions(),
-                 labels: tuple[str, str, str] = ("", "", "")):
+                 labels: tuple[str, str, str] = ("", "", ""),
+                 inline_runner: Runner | None = None):
         self.runner, self.options, self.labels = runner, options, labels
+        self._inline_runner = inline_runner or runner
         self._timeout = options.batch_timeout_micros / 1e6
         self._queue = TaskQueue(options.max_enqueued_batches * options.max_batch_size)
         self._held: collections.deque[Task] = collections.deque()  # did not fit a batch yet
@@ -202,7 +207,8 @@ class Batcher:
         started = time.monotonic()
         try:
             feeds = batch_tensors.join(tasks, total, self.options.pad_variable_length_inputs)
-            outcome = batch_tensors.split(self.runner(feeds), tasks, total)
+            run = self._inline_runner if inline else self.runner
+            outcome = batch_tensors.split(run(feeds), tasks, total)
         except Exception as exc:  # the waiting requests get it; the thread lives on
             if not isinstance(exc, ServingError):
                 log.exception("batch of %d requests for %s failed", len(tasks), self.labels)

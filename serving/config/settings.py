@@ -82,6 +82,9 @@ class Settings:
     # gunicorn (chosen by measurement, see bench/README.md): one worker per core on 2 cores
     workers: int = _setting(2, "HTTP", "gunicorn worker processes (each loads every model)")
     threads: int = _setting(16, "HTTP", "threads per worker")
+    keepalive_wait_ms: float = _setting(2.0, "HTTP", "how long a worker thread waits for a "
+                                        "kept-alive connection's next request while no other "
+                                        "connection needs it; 0: gunicorn's plain gthread")
     # "-" (stdout) or a file: one line per request. Off by default, as in TF Serving and
     # gunicorn: it cost about a fifth of a small request's CPU (bench/README.md); nginx logs.
     access_log: str = _setting("", "HTTP", "'-' or a file to log one line per request to")
@@ -125,9 +128,12 @@ class Settings:
     # Monitoring
     monitoring_config_file: str = _setting("", "monitoring", "TF Serving's MonitoringConfig "
                                            "text file; without one, metrics are on")
-    # TensorFlow sessions: 1/1 measured best on small CPU boxes (shared/bench/RESULTS.md).
+    # TensorFlow sessions: 1/1 measured best on small CPU boxes (bench/README.md). With one
+    # inter-op thread, a request that runs alone runs in its own thread (wrappers/base.py);
+    # negative: every run in its caller's thread.
     tensorflow_intra_op_parallelism: int = _setting(1, "TensorFlow", "threads one op may use")
-    tensorflow_inter_op_parallelism: int = _setting(1, "TensorFlow", "ops run side by side")
+    tensorflow_inter_op_parallelism: int = _setting(1, "TensorFlow", "ops run side by side; "
+                                                    "negative: in the calling thread")
     enable_model_warmup: bool = _setting(True, "TensorFlow", "replay a version's "
                                          "assets.extra/tf_serving_warmup_requests before it "
                                          "serves")

@@ -2,6 +2,7 @@
 who is using it (leases)."""
 from __future__ import annotations
 
+import inspect
 import threading
 from typing import Mapping
 
@@ -31,6 +32,10 @@ class Servable:
         self.version = version
         self.wrapper = wrapper
         self.runner = runner or wrapper.run
+        # ModelWrapper.run(inline=True) keeps a lone run in its caller's thread; a wrapper
+        # class of a user's own that overrides run() without it just runs as it does.
+        self._runs_inline = (runner is None and callable(wrapper.run)
+                             and "inline" in inspect.signature(wrapper.run).parameters)
         self.batching = batching
         self.timeout = timeout
         self.signatures = wrapper.servable_signatures
@@ -111,8 +116,12 @@ class Servable:
                 def run_batch(feeds, _key=signature.key, _outputs=outputs, _run=self.runner):
                     return _run(_key, feeds, _outputs)
 
+                def run_alone(feeds, _key=signature.key, _outputs=outputs, _run=self.runner):
+                    return _run(_key, feeds, _outputs, inline=True)
+
                 labels = (self.name, str(self.version), signature.key)
-                entry = (Batcher(run_batch, options, labels), plan)
+                entry = (Batcher(run_batch, options, labels,
+                                 run_alone if self._runs_inline else None), plan)
             self._batchers[key] = entry
             return entry
 

@@ -93,6 +93,27 @@ def test_a_request_that_finds_the_batcher_idle_runs_in_its_own_thread():
     batcher.shutdown()
 
 
+def test_a_run_with_no_company_goes_to_the_inline_runner_and_batches_to_the_runner():
+    """The wrapper keeps a lone run in its caller's thread (inline_runner); batches formed
+    by the batch thread use the runner, which keeps TensorFlow's pool."""
+    alone, batched = StubModel(), StubModel(hold_first=True)
+    batcher = Batcher(batched, BatchingOptions(num_batch_threads=1,
+                                               batch_timeout_micros=FOREVER,
+                                               max_batch_size=2), inline_runner=alone)
+    try:
+        assert batcher.run(rows(1.0))["y"].tolist() == [[2.0]]
+        first = batcher.submit(rows(2.0))  # through the queue: the batch thread runs it
+        assert batched.entered.wait(5)
+        later = [batcher.submit(rows(v)) for v in (3.0, 4.0)]
+        batched.release.set()
+        assert [f.result(5)["y"].tolist() for f in (first, *later)] == [[[4.0]], [[6.0]],
+                                                                        [[8.0]]]
+        assert alone.runs == [[1.0]] and batched.runs == [[2.0], [3.0, 4.0]]
+    finally:
+        batched.release.set()
+        batcher.shutdown(timeout=5)
+
+
 def test_a_request_never_overtakes_a_running_batch():
     with holding(max_batch_size=4) as (batcher, model, _):
         answers = []

@@ -1,0 +1,62 @@
+"""gunicorn's gthread worker, answering a kept-alive connection's next request in the same
+thread while no other connection waits for one.
+
+gthread sends every request on a kept-alive connection through its main thread twice: the
+pool thread's "done" goes back over a pipe, the main thread puts the socket back in its
+poller, and when the next request arrives it wakes again and hands it to a pool thread. On
+this project's 2-core box each of those wake-ups costs about 30 µs of CPU, and a lone client
+pays all of them. Here, after a response, the thread waits up to `wait` seconds for the
+next request on that socket and answers it without the round trip, as long as no other
+connection is queued for a thread: one that is gets this thread (bound to connections, the
+threads starved the rest: a p99 of 1.4-2.3 s at 64 clients). A quiet connection goes back
+to the poller as in gthread, so it holds a thread no longer than `wait` (bench/README.md).
+"""
+from __future__ import annotations
+
+import selectors
+import threading
+
+from gunicorn.workers import gthread
+
+
+class KeepAliveWorker(gthread.ThreadWorker):
+    """gthread, plus up to `wait` seconds in-thread for a connection's next request."""
+
+    wait = 0.002  # deploy/gunicorn.conf.py sets it from --keepalive_wait_ms
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._queued = 0   # connections handed to the pool that no thread has taken yet
+        self._count = threading.Lock()
+
+    def enqueue_req(self, conn):
+        with self._count:
+            self._queued += 1
+        super().enqueue_req(conn)
+
+    def handle(self, conn):
+        with self._count:
+            self._queued -= 1
+        keep = super().handle(conn)
+        selector = None
+        try:
+            while keep is True and self._next_request_here(conn):
+                if selector is None:
+                    selector = selectors.DefaultSelector()
+                    selector.register(conn.sock, selectors.EVENT_READ)
+                if not selector.select(self.wait):
+                    break  # quiet: back to the poller, as gthread does
+                keep = super().handle(conn)
+        except (OSError, ValueError):  # the client went away meanwhile
+            return False
+        finally:
+            if selector is not None:
+                selector.close()
+        return keep
+
+    def _next_request_here(self, conn) -> bool:
+        """Whether this thread may wait for the connection's next request: the worker runs,
+        nobody is queued for a thread, and no bytes were read ahead (gthread re-queues
+        those itself; the poller would not see them)."""
+        return (self.alive and not self._queued and conn.parser is not None
+                and not conn.is_http2 and not conn.parser.unreader.buf.getvalue())
