@@ -6,10 +6,11 @@ pool thread's "done" goes back over a pipe, the main thread puts the socket back
 poller, and when the next request arrives it wakes again and hands it to a pool thread. On
 this project's 2-core box each of those wake-ups costs about 30 µs of CPU, and a lone client
 pays all of them. Here, after a response, the thread waits up to `wait` seconds for the
-next request on that socket and answers it without the round trip, as long as no other
-connection is queued for a thread: one that is gets this thread (bound to connections, the
-threads starved the rest: a p99 of 1.4-2.3 s at 64 clients). A quiet connection goes back
-to the poller as in gthread, so it holds a thread no longer than `wait` (bench/README.md).
+next request on that socket and answers it without the round trip, as long as the worker
+has a thread for each of its connections and none is queued for one (bound to connections,
+the threads starved the rest: a p99 of 1.4-2.3 s at 64 clients). Past that it is gthread.
+A quiet connection goes back to the poller as in gthread, so it holds a thread no longer
+than `wait` (bench/README.md).
 """
 from __future__ import annotations
 
@@ -56,7 +57,9 @@ class KeepAliveWorker(gthread.ThreadWorker):
 
     def _next_request_here(self, conn) -> bool:
         """Whether this thread may wait for the connection's next request: the worker runs,
-        nobody is queued for a thread, and no bytes were read ahead (gthread re-queues
-        those itself; the poller would not see them)."""
-        return (self.alive and not self._queued and conn.parser is not None
-                and not conn.is_http2 and not conn.parser.unreader.buf.getvalue())
+        it holds no more connections than it has threads (so none can be left without
+        one), nobody is queued for a thread, and no bytes were read ahead (gthread
+        re-queues those itself; the poller would not see them)."""
+        return (self.alive and self.nr_conns <= self.cfg.threads and not self._queued
+                and conn.parser is not None and not conn.is_http2
+                and not conn.parser.unreader.buf.getvalue())
