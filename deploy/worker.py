@@ -14,7 +14,7 @@ than `wait` (bench/README.md).
 """
 from __future__ import annotations
 
-import selectors
+import select
 import threading
 
 from gunicorn.workers import gthread
@@ -39,20 +39,17 @@ class KeepAliveWorker(gthread.ThreadWorker):
         with self._count:
             self._queued -= 1
         keep = super().handle(conn)
-        selector = None
+        readable = None  # a poll object: unlike a selector, it opens no file descriptor
         try:
             while keep is True and self._next_request_here(conn):
-                if selector is None:
-                    selector = selectors.DefaultSelector()
-                    selector.register(conn.sock, selectors.EVENT_READ)
-                if not selector.select(self.wait):
+                if readable is None:
+                    readable = select.poll()
+                    readable.register(conn.sock, select.POLLIN)
+                if not readable.poll(self.wait * 1000):
                     break  # quiet: back to the poller, as gthread does
                 keep = super().handle(conn)
         except (OSError, ValueError):  # the client went away meanwhile
             return False
-        finally:
-            if selector is not None:
-                selector.close()
         return keep
 
     def _next_request_here(self, conn) -> bool:

@@ -18,7 +18,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.test_deploy_files import dockerfile_instructions
-from tests.support.helpers import ServerProcess, copy_model, wait_until, write_config
+from tests.support.helpers import ServerProcess, half_plus_two_config, wait_until
 from tests.support.workers import listen_queues, worker_pids
 
 pytestmark = pytest.mark.e2e
@@ -31,9 +31,7 @@ def answer_for(x: float) -> dict:
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory):
-    base = tmp_path_factory.mktemp("gunicorn")
-    model = copy_model("saved_model_half_plus_two_cpu", base / "half_plus_two")
-    return write_config(base / "models.config", {"half_plus_two": model})
+    return half_plus_two_config(tmp_path_factory.mktemp("gunicorn"))
 
 
 @pytest.fixture(scope="module")

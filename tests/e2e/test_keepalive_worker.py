@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.support.helpers import ServerProcess, copy_model, write_config
+from tests.support.helpers import ServerProcess, half_plus_two_config
 
 pytestmark = pytest.mark.e2e
 PREDICT = "/v1/models/half_plus_two:predict"
@@ -18,9 +18,7 @@ PREDICT = "/v1/models/half_plus_two:predict"
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory):
-    base = tmp_path_factory.mktemp("keepalive")
-    model = copy_model("saved_model_half_plus_two_cpu", base / "half_plus_two")
-    return write_config(base / "models.config", {"half_plus_two": model})
+    return half_plus_two_config(tmp_path_factory.mktemp("keepalive"))
 
 
 @pytest.fixture(scope="module")

@@ -82,6 +82,12 @@ def write_config(path: Path, models: dict[str, Path], extra: str = "") -> Path:
     return path
 
 
+def half_plus_two_config(base: Path) -> Path:
+    """`base`/models.config serving a writable copy of TF Serving's half_plus_two (CPU)."""
+    model = copy_model("saved_model_half_plus_two_cpu", base / "half_plus_two")
+    return write_config(base / "models.config", {"half_plus_two": model})
+
+
 def eventually(check, timeout: float = 10.0, every: float = 0.05) -> bool:
     """Whether `check()` became true within `timeout` seconds (a bounded wait for another
     thread or process to reach a state, never a timing assumption)."""
