@@ -21,13 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import SERVERS, free_port, prepare, wrk
+from run import SERVERS, free_port, load_point, prepare, prepare_grpc
 from servers import Running, Server
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--servers", required=True, help=f"two or more of {','.join(SERVERS)}")
+    parser.add_argument("--servers", required=True, help=f"two or more of {','.join(SERVERS)} "
+                        "(REST through wrk, gRPC through h2load, as in bench/run.py)")
     parser.add_argument("--models", default="mlp")
     parser.add_argument("--clients", default="64")
     parser.add_argument("--seconds", type=float, default=4.0)
@@ -42,9 +43,9 @@ def main(argv=None) -> int:
         SERVERS["baseline"] = Server(f"ours at {args.baseline}", "ours",
                                      root=args.baseline.resolve())
         keys.insert(0, "baseline")
-    if any(SERVERS[key].protocol == "grpc" for key in keys):
-        raise SystemExit("bench/ab.py drives REST servers (wrk); use bench/run.py for gRPC")
     prepare(bench_dir, args.models.split(","))
+    if any(SERVERS[key].protocol == "grpc" for key in keys):
+        prepare_grpc(bench_dir)
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} · {args.rounds} rounds of {args.seconds:g} s, "
           f"servers loaded in turn (alternating order)")
     for model in args.models.split(","):
@@ -54,20 +55,16 @@ def main(argv=None) -> int:
                 port = free_port()
                 log = bench_dir / "logs" / f"ab-{key}-{model}-{port}.log"
                 log.parent.mkdir(parents=True, exist_ok=True)
-                running[key] = Running(SERVERS[key], bench_dir, port, model, log)
+                running[key] = Running(SERVERS[key], bench_dir, port, model, log,
+                                       grpc_port=free_port())
             for server in running.values():
                 server.wait_ready()
             for count in (int(c) for c in args.clients.split(",")):
                 rounds = {key: [] for key in keys}
                 for round_ in range(args.rounds):
                     for key in (keys if round_ % 2 == 0 else keys[::-1]):
-                        server = running[key]
-                        before = server.cpu_seconds()
-                        point = wrk(server.url, server.body, count, args.seconds)
-                        point["cpu_ms"] = (1e3 * (server.cpu_seconds() - before)
-                                           / max(point["requests"], 1))
-                        rounds[key].append(point)
-                        time.sleep(0.5)
+                        rounds[key].append(load_point(running[key], count, args.seconds,
+                                                      bench_dir / "logs"))
                 report(model, count, keys, rounds)
         finally:
             for server in running.values():

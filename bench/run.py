@@ -57,9 +57,7 @@ def main(argv=None) -> int:
             print(f"({triton} skipped: no {bench_dir}/envs/pytriton; see ../shared/bench/setup.sh)")
             servers.remove(triton)
     if any(SERVERS[key].protocol == "grpc" for key in servers):
-        grpc_load.ensure_h2load()
-        triton_python = bench_dir / "envs" / "pytriton" / "bin" / "python"
-        grpc_load.make_bodies(bench_dir, triton_python if triton_python.exists() else None)
+        prepare_grpc(bench_dir)
     models = args.models.split(",")
     clients = [int(c) for c in args.clients.split(",")]
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} · {machine()} · {args.seconds:g} s per point")
@@ -148,20 +146,32 @@ def measure(server: Server, bench_dir: Path, model: str, clients: list[int], sec
         running.wait_ready()
         points = {}
         for count in clients:
-            before, failed = running.cpu_seconds(), running.grpc_failures()
-            if server.protocol == "grpc":
-                points[count] = grpc_load.h2load(running.url, server.method, running.body,
-                                                 count, seconds, log.parent)
-                points[count]["errors"] += running.grpc_failures() - failed
-            else:
-                points[count] = wrk(running.url, running.body, count, seconds,
-                                    running.content_type)
-            used = running.cpu_seconds() - before
-            points[count]["cpu_ms"] = 1e3 * used / max(points[count]["requests"], 1)
-            time.sleep(0.5)
+            points[count] = load_point(running, count, seconds, log.parent)
         return points
     finally:
         running.stop()
+
+
+def prepare_grpc(bench_dir: Path) -> None:
+    """h2load, and the gRPC bodies (Triton's too when its virtualenv exists)."""
+    grpc_load.ensure_h2load()
+    triton_python = bench_dir / "envs" / "pytriton" / "bin" / "python"
+    grpc_load.make_bodies(bench_dir, triton_python if triton_python.exists() else None)
+
+
+def load_point(running: Running, count: int, seconds: float, logs: Path) -> dict:
+    """`count` clients for `seconds` on a started server (wrk for REST, h2load for gRPC),
+    with the server's CPU per request and, over gRPC, the calls it did not answer OK."""
+    server = running.server
+    before, failed = running.cpu_seconds(), running.grpc_failures()
+    if server.protocol == "grpc":
+        point = grpc_load.h2load(running.url, server.method, running.body, count, seconds, logs)
+        point["errors"] += running.grpc_failures() - failed
+    else:
+        point = wrk(running.url, running.body, count, seconds, running.content_type)
+    point["cpu_ms"] = 1e3 * (running.cpu_seconds() - before) / max(point["requests"], 1)
+    time.sleep(0.5)
+    return point
 
 
 def wrk(url: str, body: Path, connections: int, seconds: float,
