@@ -39,6 +39,9 @@ def main(argv=None) -> int:
     parser.add_argument("--bench-dir", default=os.environ.get("BENCH_DIR", "/tmp/bench"))
     args = parser.parse_args(argv)
     bench_dir, keys = Path(args.bench_dir), args.servers.split(",")
+    if sum(SERVERS[key].kind == "triton" for key in keys) > 1:
+        parser.error("one Triton at a time: two PyTriton servers cannot run side by side "
+                     "(measure triton and triton-grpc in separate runs)")
     if args.baseline:
         SERVERS["baseline"] = Server(f"ours at {args.baseline}", "ours",
                                      root=args.baseline.resolve())

@@ -28,6 +28,13 @@ ADMIN_METHODS = ("/tensorflow.serving.ModelService/HandleReloadConfigRequest",)
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
+def call_threads(settings) -> int:
+    """Threads answering calls in one worker: --grpc_max_threads, else as many as REST's
+    --threads and at least TF Serving's 4 per CPU. Each call holds its thread while it
+    waits for its batch, so the thread count caps the batch a worker can form from gRPC."""
+    return settings.grpc_max_threads or max(settings.threads, 4 * (os.cpu_count() or 1))
+
+
 def channel_arguments(text: str) -> list[tuple[str, object]]:
     """TF Serving's --grpc_channel_arguments: `k=v,k=v`; values that parse as int32 are
     ints, the rest strings; text after a second `=` is dropped; an item without `=` too."""
@@ -85,12 +92,11 @@ class GrpcServer:
         self._health = None
         self._stop = threading.Event()
         self._lock_file = None
-        threads = settings.grpc_max_threads or 4 * (os.cpu_count() or 1)
         options = [("grpc.so_reuseport", 1),
                    ("grpc.max_receive_message_length", settings.max_request_bytes),
                    ("grpc.max_send_message_length", -1),
                    *channel_arguments(settings.grpc_channel_arguments)]
-        self.server = grpc.server(futures.ThreadPoolExecutor(threads, "grpc"),
+        self.server = grpc.server(futures.ThreadPoolExecutor(call_threads(settings), "grpc"),
                                   options=options,
                                   interceptors=[_Tokens(tokens_from(settings.api_token),
                                                         settings.admin_token)])

@@ -106,7 +106,7 @@ class Settings:
     grpc_channel_arguments: str = _setting("", "gRPC", "grpc server options, k=v,k=v (e.g. "
                                            "grpc.max_connection_age_ms=2000)")
     grpc_max_threads: int = _setting(0, "gRPC", "threads handling gRPC calls per worker; "
-                                     "0: 4 per CPU, as TF Serving")
+                                     "0: as many as --threads, at least 4 per CPU")
     ssl_config_file: str = _setting("", "gRPC", "TF Serving's SSLConfig text file: server key "
                                     "and certificate, client CA, client_verify")
     enable_grpc_healthcheck_service: bool = _setting(False, "gRPC", "serve grpc.health.v1 "

@@ -1,12 +1,14 @@
-"""The gRPC front's small rules: TF Serving's --grpc_channel_arguments syntax, its 1024-byte
-cut of long error messages, and one status code per core error type."""
+"""The gRPC front's small rules: TF Serving's --grpc_channel_arguments syntax, how many calls
+a worker answers at once, its 1024-byte cut of long error messages, and one status code per
+core error type."""
 import grpc
 import pytest
 
 from grpc_api.errors import details, status_code
-from grpc_api.server import channel_arguments
+from grpc_api.server import call_threads, channel_arguments
 from serving import errors
 from serving.config.limits import LimitExceeded
+from serving.config.settings import Settings
 
 
 @pytest.mark.parametrize("text, options", [
@@ -18,6 +20,15 @@ from serving.config.limits import LimitExceeded
 ])
 def test_channel_arguments_are_read_as_tf_serving_reads_them(text, options):
     assert channel_arguments(text) == options
+
+
+def test_a_worker_answers_as_many_grpc_calls_at_once_as_rest_requests(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert call_threads(Settings()) == Settings().threads == 16
+    assert call_threads(Settings(threads=4)) == 8        # never under TF Serving's 4 per CPU
+    monkeypatch.setattr("os.cpu_count", lambda: 32)
+    assert call_threads(Settings()) == 128
+    assert call_threads(Settings(grpc_max_threads=3)) == 3  # the flag, when given, decides
 
 
 def test_a_long_message_is_cut_at_1024_bytes_as_tf_serving_does():
