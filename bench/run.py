@@ -40,7 +40,7 @@ SERVERS = {
     "naive": Server("plain Flask, gthread 8 threads, -w 2", "naive", ("--threads", "8", "-w", "2")),
     "floor": Server("gunicorn + do-nothing Flask app (no model)", "floor"),
     "floor-wsgi": Server("gunicorn + do-nothing WSGI callable (no Flask)", "floor",
-                         ("floor_app:bare",)),
+                         app="floor_app:bare"),
     "triton": Server("Triton (PyTriton), dynamic batching", "triton"),
     "ours-grpc": Server("ours over gRPC (h2load)", "ours", protocol="grpc"),
     "ours-grpc-4cpu": Server("ours over gRPC, TF Serving's 4 call threads per CPU", "ours",

@@ -27,10 +27,11 @@ class Server:
 
     label: str
     kind: str                      # ours | naive | floor | triton
-    flags: tuple[str, ...] = ()    # ours: app.py flags; naive: gunicorn flags; floor: the app
+    flags: tuple[str, ...] = ()    # ours: app.py flags; naive: gunicorn flags
     env: dict = dataclasses.field(default_factory=dict)
     protocol: str = "rest"         # rest | grpc | image (ours: a JPEG to /v1/images)
     root: Path = ROOT              # ours: the checkout whose app.py runs (bench/ab.py --baseline)
+    app: str = "floor_app:app"     # floor: the WSGI app gunicorn serves (bench/floor_app.py)
 
     def url(self, port: int, model: str, grpc_port: int = 0) -> str:
         """REST: the predict URL. gRPC: host:port (the method is the protocol's)."""
@@ -67,8 +68,7 @@ class Server:
             config = ROOT / "deploy" / "gunicorn.conf.py"
             env["PYTHONPATH"] = str(ROOT)  # the config reads serving.config.settings
             return ([sys.executable, "-m", "gunicorn", "-c", str(config), "-b",
-                     f"127.0.0.1:{port}", *(self.flags or ("floor_app:app",))],
-                    ROOT / "bench", env)
+                     f"127.0.0.1:{port}", self.app], ROOT / "bench", env)
         if self.kind == "naive":
             env.setdefault("GC_FREEZE", "1")  # its best configuration (RESULTS.md)
             return ([sys.executable, "-m", "gunicorn", "-k", "gthread", "-b", f"127.0.0.1:{port}",

@@ -1,11 +1,13 @@
 """REST and gRPC at once from one process tree: the same models, batchers and versions
-answer both, under load, through a version hot-swap and through a worker's death."""
+answer both, under load, through a version hot-swap and through a worker's death; and a
+worker takes as many gRPC calls into one batch as it has REST threads."""
 from __future__ import annotations
 
 import os
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import numpy as np
@@ -167,5 +169,40 @@ def test_a_worker_killed_under_grpc_load_loses_nothing_for_clients_that_retry(tm
         print(f"\nworker killed under gRPC load: {len(load.answers)} calls, "
               f"{load.retried} retried, {len(load.failures())} lost")
         assert load.failures() == []
+    finally:
+        server.stop()
+
+
+def test_one_worker_batches_as_many_grpc_calls_at_once_as_it_has_rest_threads(tmp_path):
+    """Each gRPC call holds its thread while it waits for its batch, so the call threads cap
+    the batch. With --threads above TF Serving's 4 per CPU, a worker has that many call
+    threads: the calls, all sent at once, meet in batches larger than 4 per CPU allows."""
+    floor = 4 * (os.cpu_count() or 1)               # TF Serving's call threads
+    bound = 1 << (floor - 1).bit_length()            # a histogram bucket at or above it
+    threads = 2 * bound
+    copy_version("saved_model_half_plus_two_cpu", tmp_path / "hpt", 1)
+    config = write_config(tmp_path / "models.config", {"hpt": tmp_path / "hpt"})
+    params = tmp_path / "batching.txt"  # a batch waits a second to fill up: every call meets
+    params.write_text(f"max_batch_size {{ value: {threads} }} "
+                      "batch_timeout_micros { value: 1000000 } num_batch_threads { value: 1 }")
+    server = ServerProcess(f"--model_config_file={config}", "--workers=1",
+                           f"--threads={threads}", "--enable_batching",
+                           f"--batching_parameters_file={params}")
+    try:
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            values = [float(v) for v in range(threads)]
+            with ThreadPoolExecutor(threads) as pool:
+                answers = list(pool.map(lambda v: grpc_predict(
+                    stub, "hpt", np.array([[v]], np.float32)), values))
+        assert [list(a.outputs["y"].float_val) for a in answers] == [[v / 2 + 2]
+                                                                   for v in values]
+        page = requests.get(server.url + "/monitoring/prometheus/metrics", timeout=10).text
+        samples = [s for family in text_string_to_metric_families(page) for s in family.samples
+                   if s.labels.get("model") == "hpt"]
+        within = sum(s.value for s in samples if s.name == "serving_batch_size_bucket"
+                     and float(s.labels["le"]) == bound)
+        batches = sum(s.value for s in samples if s.name == "serving_batch_size_count")
+        assert batches > within, (batches, within)  # a batch of more than `bound` calls
     finally:
         server.stop()

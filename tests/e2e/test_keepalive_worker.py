@@ -103,5 +103,10 @@ def test_plain_gthread_when_the_wait_is_zero(config):
         server.stop()
 
 
-def test_the_shipped_worker_is_the_keepalive_one(two_threads):
+def test_the_shipped_worker_is_the_keepalive_one(server):
+    """`server` is started with the shipped settings (no --keepalive_wait_ms)."""
+    assert "Using worker: KeepAliveWorker" in server.log_path.read_text(errors="replace")
+
+
+def test_a_positive_wait_runs_the_keepalive_worker(two_threads):
     assert "Using worker: KeepAliveWorker" in two_threads.log()
