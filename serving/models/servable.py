@@ -34,7 +34,7 @@ class Servable:
         self.runner = runner or wrapper.run
         # ModelWrapper.run(inline=True) keeps a lone run in its caller's thread; a wrapper
         # class of a user's own that overrides run() without it just runs as it does.
-        self._runs_inline = (runner is None
+        self._runs_inline = (runner is None and callable(wrapper.run)
                              and "inline" in inspect.signature(wrapper.run).parameters)
         self.batching = batching
         self.timeout = timeout
