@@ -25,6 +25,7 @@ MODELS = {
     "bad_half_plus_two": ("00000123",),
     "multi_input": ("1",),
     "every_dtype": ("1",),
+    "ref_outputs": ("1",),
 }
 
 # Config files TF Serving's tests read beside their models, written under DEST as well.
@@ -37,6 +38,21 @@ DATA_FILES = {
 # every_dtype: one input (and its echo output) per dtype TF Serving's JSON reads.
 ECHO_DTYPES = ("float32", "float64", "float16", "int8", "int16", "int32", "int64", "uint8",
                "uint16", "uint32", "uint64", "bool", "string")
+
+# ref_outputs: the dtypes a TF1 variable's reference tensor (DT_<TYPE>_REF) is tested in.
+REF_DTYPES = ECHO_DTYPES + ("complex64", "complex128")
+
+
+def ref_value(dtype: str):
+    """The value of ref_outputs' variable `out_<dtype>` (the `v` output of `out_<dtype>`)."""
+    import numpy as np
+    if dtype == "string":
+        return np.array([b"ref", b"var"], dtype=object)
+    if dtype == "bool":
+        return np.array([True, False])
+    if dtype.startswith("complex"):
+        return np.array([1 + 2j, 3 - 1j], dtype=dtype)
+    return np.array([7, 3], dtype=dtype)
 
 
 def _tf():
@@ -268,6 +284,55 @@ def every_dtype(path: str) -> None:
     _save_v1(path, build)
 
 
+def ref_outputs(path: str) -> None:
+    """TF1 variables (use_resource=False: DT_<TYPE>_REF tensors) in signatures. Per dtype,
+    `out_<dtype>`: x → y (x) and v (variable out_<dtype>, ref_value); `in_<dtype>`: variable
+    in_<dtype> fed as x → y. Over Examples (feature x), classify/regress `*_variable` answer a
+    variable (one example), `*_assign` the ref an Assign returns (0.5 * x + 2 per example)."""
+    def build(tf, v1):
+        sig, info = v1.saved_model.signature_def_utils, v1.saved_model.utils.build_tensor_info
+        predict = "tensorflow/serving/predict"
+        signatures = {}
+        for name in REF_DTYPES:
+            dtype, value = tf.as_dtype(name), ref_value(name)
+            x = v1.placeholder(dtype, [None], name=f"x_{name}")
+            out = v1.Variable(value, dtype=dtype, name=f"out_{name}", use_resource=False)
+            signatures[f"out_{name}"] = sig.build_signature_def(
+                {"x": info(x)}, {"y": info(tf.identity(x, name=f"y_{name}")), "v": info(out)},
+                predict)
+            fed = v1.Variable(value, dtype=dtype, name=f"in_{name}", use_resource=False,
+                              validate_shape=False)
+            signatures[f"in_{name}"] = sig.build_signature_def(
+                {"x": info(fed)}, {"y": info(tf.identity(fed, name=f"echo_in_{name}"))}, predict)
+        examples = v1.placeholder(tf.string, [None], name="tf_example")
+        x = v1.parse_example(examples, {"x": v1.FixedLenFeature([1], tf.float32)})["x"]
+        scores = v1.Variable([[0.25, 0.75]], name="scores", use_resource=False)
+        classes = v1.Variable([[b"no", b"yes"]], name="classes", use_resource=False)
+        value = v1.Variable([[3.5]], name="value", use_resource=False)
+        computed = tf.add(tf.multiply(x, 0.5), 2.0)
+        assigned_scores = v1.assign(v1.Variable([[0.0]], name="assigned_scores",
+                                                use_resource=False, validate_shape=False),
+                                    computed, validate_shape=False)
+        assigned_value = v1.assign(v1.Variable([[0.0]], name="assigned_value",
+                                               use_resource=False, validate_shape=False),
+                                   computed, validate_shape=False)
+        inputs = {"inputs": info(examples)}
+        classify = v1.saved_model.signature_constants.CLASSIFY_METHOD_NAME
+        regress = v1.saved_model.signature_constants.REGRESS_METHOD_NAME
+        signatures.update({
+            "classify_variable": sig.build_signature_def(
+                inputs, {"scores": info(scores), "classes": info(classes)}, classify),
+            "regress_variable": sig.build_signature_def(inputs, {"outputs": info(value)},
+                                                        regress),
+            "classify_assign": sig.build_signature_def(
+                inputs, {"scores": info(assigned_scores)}, classify),
+            "regress_assign": sig.build_signature_def(
+                inputs, {"outputs": info(assigned_value)}, regress),
+        })
+        return signatures, False
+    _save_v1(path, build)
+
+
 BUILDERS = {
     "saved_model_half_plus_two_cpu": lambda p, v: half_plus_two(p),
     "saved_model_half_plus_three": lambda p, v: half_plus_three(p),
@@ -279,6 +344,7 @@ BUILDERS = {
     "bad_half_plus_two": lambda p, v: bad_half_plus_two(p),
     "multi_input": lambda p, v: multi_input(p),
     "every_dtype": lambda p, v: every_dtype(p),
+    "ref_outputs": lambda p, v: ref_outputs(p),
 }
 
 

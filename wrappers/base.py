@@ -62,13 +62,35 @@ class TensorSpec:
         return self.shape[0]
 
 
+def base_dtype(enum: int) -> int:
+    """DT_FLOAT for DT_FLOAT_REF (a TF1 variable's tensor): a run hands back values, never
+    references, so TF Serving answers a ref output in its base type; others unchanged."""
+    try:
+        return tf.dtypes.as_dtype(enum).base_dtype.as_datatype_enum if enum else enum
+    except TypeError:  # an enum this TensorFlow does not know
+        return enum
+
+
 def _tensor_spec(alias: str, info: meta_graph_pb2.TensorInfo, graph=None) -> TensorSpec:
     shape = None if info.tensor_shape.unknown_rank else tuple(d.size for d in info.tensor_shape.dim)
     name = info.name or info.coo_sparse.values_tensor_name
-    dtype = tf.dtypes.as_dtype(info.dtype) if info.dtype else None
-    return TensorSpec(alias, name, types_pb2.DataType.Name(info.dtype), shape,
+    enum = base_dtype(info.dtype)
+    dtype = tf.dtypes.as_dtype(enum) if enum else None
+    return TensorSpec(alias, name, types_pb2.DataType.Name(enum), shape,
                       np.dtype(dtype.as_numpy_dtype) if dtype is not None else None,
                       merged_shape(shape, _graph_shape(graph, name)))
+
+
+def _base_typed(proto: meta_graph_pb2.SignatureDef) -> meta_graph_pb2.SignatureDef:
+    """The SignatureDef with each reference dtype as its base type (what metadata reports,
+    as the issue asks; TF Serving itself echoes the stored proto)."""
+    infos = list(proto.inputs.values()) + list(proto.outputs.values())
+    if all(base_dtype(info.dtype) == info.dtype for info in infos):
+        return proto
+    proto = meta_graph_pb2.SignatureDef.FromString(proto.SerializeToString())
+    for info in list(proto.inputs.values()) + list(proto.outputs.values()):
+        info.dtype = base_dtype(info.dtype)
+    return proto
 
 
 def _graph_shape(graph, name: str) -> tuple[int, ...] | None:
@@ -99,7 +121,8 @@ def merged_shape(recorded, graph):
 
 @dataclasses.dataclass(frozen=True)
 class Signature:
-    """A SignatureDef made easy to use; `proto` is kept for the metadata endpoint."""
+    """A SignatureDef made easy to use; `proto` is kept for the metadata endpoint (with
+    reference dtypes as their base types, as TensorSpec has them)."""
 
     key: str
     method_name: str
@@ -113,7 +136,8 @@ class Signature:
         """`graph`: the loaded tf.Graph, whose tensor shapes refine the recorded ones."""
         return cls(key, proto.method_name,
                    {a: _tensor_spec(a, i, graph) for a, i in sorted(proto.inputs.items())},
-                   {a: _tensor_spec(a, i, graph) for a, i in sorted(proto.outputs.items())}, proto,
+                   {a: _tensor_spec(a, i, graph) for a, i in sorted(proto.outputs.items())},
+                   _base_typed(proto),
                    {a: tf.make_ndarray(t) for a, t in proto.defaults.items()})
 
 
