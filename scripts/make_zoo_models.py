@@ -286,6 +286,152 @@ def frozen_guessed(path):
     return _frozen(path, sidecar=False)
 
 
+# -- Keras 3 models whose variables share names, exported with model.export and with
+# tf.saved_model.save (which graph-mode loaders, TF Serving's too, cannot run as written) --
+def _keras_layers():
+    """The custom layers (keras.io's "Text classification with Transformer", and a nest of
+    layers each with a weight called `kernel`), defined when Keras is imported."""
+    import keras
+    from keras import layers, ops
+
+    class TransformerBlock(layers.Layer):
+        def __init__(self, embed_dim, num_heads, ff_dim, rate=0.1, **kwargs):
+            super().__init__(**kwargs)
+            self.att = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
+            self.ffn = keras.Sequential([layers.Dense(ff_dim, activation="relu"),
+                                         layers.Dense(embed_dim)])
+            self.layernorm1 = layers.LayerNormalization(epsilon=1e-6)
+            self.layernorm2 = layers.LayerNormalization(epsilon=1e-6)
+            self.dropout1 = layers.Dropout(rate)
+            self.dropout2 = layers.Dropout(rate)
+
+        def call(self, inputs, training=False):
+            attention = self.dropout1(self.att(inputs, inputs), training=training)
+            out1 = self.layernorm1(inputs + attention)
+            return self.layernorm2(out1 + self.dropout2(self.ffn(out1), training=training))
+
+    class TokenAndPositionEmbedding(layers.Layer):
+        def __init__(self, maxlen, vocab_size, embed_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.token_emb = layers.Embedding(input_dim=vocab_size, output_dim=embed_dim)
+            self.pos_emb = layers.Embedding(input_dim=maxlen, output_dim=embed_dim)
+
+        def call(self, x):
+            positions = ops.arange(start=0, stop=ops.shape(x)[-1], step=1)
+            return self.token_emb(x) + self.pos_emb(positions)
+
+    class Kernel(layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, shape):
+            self.kernel = self.add_weight(name="kernel", shape=(shape[-1], self.units))
+
+        def call(self, x):
+            return ops.matmul(x, self.kernel)
+
+    class Residual(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.first, self.second = Kernel(4), Kernel(4)
+
+        def call(self, x):
+            return x + self.second(ops.tanh(self.first(x)))
+
+    return TransformerBlock, TokenAndPositionEmbedding, Residual
+
+
+def _text_transformer():
+    import keras
+    from keras import layers
+    transformer_block, token_and_position, _ = _keras_layers()
+    maxlen, vocab, embed = 16, 200, 16
+    inputs = layers.Input(shape=(maxlen,))
+    x = token_and_position(maxlen, vocab, embed)(inputs)
+    x = transformer_block(embed, 2, 16)(x)
+    x = layers.GlobalAveragePooling1D()(x)
+    x = layers.Dropout(0.1)(x)
+    x = layers.Dense(20, activation="relu")(x)
+    x = layers.Dropout(0.1)(x)
+    outputs = layers.Dense(2, activation="softmax")(x)
+    tokens = np.random.default_rng(1).integers(0, vocab, (2, maxlen)).astype(np.float32)
+    return keras.Model(inputs=inputs, outputs=outputs), [tokens]
+
+
+def _nested_kernels():
+    import keras
+    _, _, residual = _keras_layers()
+    return keras.Sequential([keras.Input((4,)), residual(), residual(),
+                             keras.layers.Dense(2)]), [ROWS]
+
+
+def _two_embeddings():
+    import keras
+    from keras import layers
+    user = layers.Input((1,), dtype="int32", name="user")
+    item = layers.Input((1,), dtype="int32", name="item")
+    user_vector = layers.Flatten()(layers.Embedding(40, 8)(user))
+    item_vector = layers.Flatten()(layers.Embedding(40, 8)(item))
+    both = layers.Concatenate()([user_vector, item_vector, layers.Dot(axes=1)(
+        [user_vector, item_vector])])
+    model = keras.Model([user, item], layers.Dense(2)(both))
+    return model, [np.array([[3], [17]], np.int32), np.array([[5], [39]], np.int32)]
+
+
+def _keras_pair(name: str, make):
+    """Two cases of one model: `model.export` and `tf.saved_model.save`, each checked
+    against the Keras model's own call; every trainable weight gets its own random values,
+    so a weight served in another's place changes the answer."""
+    def build(path, exporter):
+        import tensorflow as tf
+        model, arrays = make()
+        rng = np.random.default_rng(7)
+        for weight in model.trainable_weights:
+            weight.assign(rng.normal(0, 0.5, weight.shape).astype(np.float32))
+        if exporter == "model_export":
+            model.export(path, verbose=False)
+        else:
+            tf.saved_model.save(model, path)
+        function = tf.saved_model.load(path).signatures["serving_default"]
+        aliases = list(function.structured_input_signature[1])
+        (output,) = function.structured_outputs
+        expected = model(arrays if len(arrays) > 1 else arrays[0], training=False)
+        inputs = dict(zip(_in_input_order(model, aliases), arrays))
+        return "serving_default", inputs, {output: np.asarray(expected)}
+    for exporter in ("model_export", "tf_saved_model_save"):
+        case(f"{name}_{exporter}")(lambda path, exporter=exporter: build(path, exporter))
+
+
+def _in_input_order(model, aliases):
+    """The signature's input aliases in the order of the model's inputs: their names
+    (model.export), else `inputs`, `inputs_1`, ... (tf.saved_model.save)."""
+    names = [tensor.name for tensor in model.inputs]
+    return names if set(aliases) == set(names) else sorted(aliases, key=lambda a: (len(a), a))
+
+
+_keras_pair("keras_io_text_transformer", _text_transformer)
+_keras_pair("nested_layers_same_weight_names", _nested_kernels)
+_keras_pair("two_embeddings", _two_embeddings)
+
+
+def graph_mode_runs(path: str, signature: str, inputs: dict) -> bool:
+    """Whether the signature runs after TensorFlow's own graph-mode load (TF Serving's way:
+    tf.compat.v1 loader, then a session run), with nothing filled in."""
+    import tensorflow as tf
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default(), v1.Session(graph=graph) as session:
+        meta_graph = v1.saved_model.loader.load(session, ["serve"], path)
+        proto = meta_graph.signature_def[signature]
+        try:
+            session.run([t.name for t in proto.outputs.values()],
+                        {proto.inputs[a].name: v for a, v in inputs.items()})
+        except tf.errors.FailedPreconditionError:
+            return False
+    return True
+
+
 def _json(value):
     array = np.asarray(value)
     if array.dtype == object:
@@ -299,8 +445,11 @@ def build(dest: str, names=None) -> None:
         path = os.path.join(dest, name, "1")
         tf.keras.backend.clear_session() if hasattr(tf, "keras") else None
         signature, inputs, outputs = CASES[name](path)
+        saved_model = os.path.exists(os.path.join(path, "saved_model.pb"))
         with open(os.path.join(dest, f"{name}.case.json"), "w") as handle:
             json.dump({"signature": signature,
+                       "graph_mode_runs": (graph_mode_runs(path, signature, inputs)
+                                           if saved_model else None),
                        "inputs": {a: _json(v) for a, v in inputs.items()},
                        "outputs": {a: _json(v) for a, v in outputs.items()}}, handle)
         print("wrote", path)

@@ -1,9 +1,9 @@
 """Any SavedModel directory, TF1 SavedModelBuilder or TF2/Keras export, loaded in graph mode.
 
 Before the load, the ops the graph uses that stock TensorFlow lacks are registered from the
-library that has them (wrappers/op_libraries.py); after it, variables a Keras 3
-`tf.saved_model.save` export leaves empty are filled from its checkpoint
-(wrappers/variables.py).
+library that has them (wrappers/op_libraries.py); after it, only when a signature reads
+variables the restore left empty (a Keras 3 `tf.saved_model.save` export), those are filled
+from its checkpoint (wrappers/variables.py).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from serving.errors import LoadError
 from wrappers import op_libraries, variables
-from wrappers.base import ModelWrapper, SessionOptions
+from wrappers.base import INIT_OP_SIGNATURE, ModelWrapper, SessionOptions
 
 v1 = tf.compat.v1
 
@@ -47,10 +47,15 @@ class SavedModelWrapper(ModelWrapper):
         self.assets_dir = assets_dir or path
         self._looked_at = meta_graph   # read once by wrappers.load_version, if it did
         self.op_libraries: list[str] = []
-        self.restored_variables = 0
+        self.variable_fill = variables.Fill()
         super().__init__(path, options)
-        if self.restored_variables:
-            variables.check_signatures_run(self)
+        if self.variable_fill.signatures:
+            variables.check_signatures_run(self, self.variable_fill)
+
+    @property
+    def restored_variables(self) -> int:
+        """How many empty variables the load filled from the checkpoint (0: none needed)."""
+        return len(self.variable_fill.filled)
 
     def _build(self):
         meta_graph = self._looked_at or read_meta_graph(self.path, ",".join(self.tags))
@@ -63,6 +68,7 @@ class SavedModelWrapper(ModelWrapper):
             raise LoadError(f"Can't parse the SavedModel in {self.path}: {exc}",
                             "DATA_LOSS") from None
         self.meta_graph = meta_graph
-        self.restored_variables = variables.restore_uninitialized(self.session, self.graph,
-                                                                  self.path)
+        self.variable_fill = variables.restore_uninitialized(
+            self.session, self.graph, self.path, meta_graph,
+            [key for key in meta_graph.signature_def if key != INIT_OP_SIGNATURE])
         return dict(meta_graph.signature_def)

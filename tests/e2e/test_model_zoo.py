@@ -1,9 +1,11 @@
 """Every way people export a model, served right: each model of the zoo (scripts/
 make_zoo_models.py) is AVAILABLE, has its metadata, and answers a row and a columnar predict
-with what TensorFlow computes for it eagerly, through the real server."""
+with what TensorFlow computes for it eagerly, through the real server; empty variables are
+filled at load exactly where TensorFlow's own graph-mode load leaves a signature unable to run."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -71,3 +73,24 @@ def test_each_export_loads_describes_itself_and_answers_as_tensorflow_does(zoo, 
     for alias, expected in spec["outputs"].items():
         got = predictions if len(spec["outputs"]) == 1 else [p[alias] for p in predictions]
         assert same(got, expected), (alias, got, expected)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_variables_are_filled_only_where_tensorflows_graph_mode_load_cannot_run_the_model(
+        zoo, name):
+    server, base = zoo
+    spec = case(base, name)
+    if name.endswith("_tf_saved_model_save"):  # Keras 3's export TF Serving cannot run
+        assert spec["graph_mode_runs"] is False
+    elif name.endswith("_model_export"):
+        assert spec["graph_mode_runs"] is True
+    lines = [line for line in server.log_path.read_text(errors="replace").splitlines()
+             if f"/{name}/1: signature" in line]
+    if spec["graph_mode_runs"] is False:
+        assert len(lines) == 1 and "signature serving_default could not run:" in lines[0], lines
+        empty, filled = (int(n) for n in re.search(
+            r": (\d+) variables it read were left empty .*; (\d+) filled from", lines[0]).groups())
+        assert empty == filled > 0, lines[0]
+        assert "matched no checkpoint value" not in lines[0]
+    else:
+        assert lines == []
