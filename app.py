@@ -60,6 +60,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None):
     app.register_blueprint(legacy.bp)  # POST /get_my_predictions
     app.register_blueprint(admin.bp, url_prefix="/v1/admin")
     app.register_blueprint(openapi.bp)  # GET /openapi.json
+    from api.oip.blueprint import bp as oip_bp
+    app.register_blueprint(oip_bp, url_prefix="/v2")  # the Open Inference Protocol (KServe v2)
     cors.init_app(app, settings)       # --rest_api_enable_cors_support, on by default
     return app
 
@@ -87,9 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     # gunicorn's own line format, so the server's log reads as one.
     logging.basicConfig(level=logging.INFO, datefmt="%Y-%m-%d %H:%M:%S %z",
                         format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        settings = Settings.load(argv=sys.argv[1:] if argv is None else argv)
-    except ValueError as exc:  # a flag or environment variable with a value of the wrong type
+        if settings_module.asks_for_version(argv):  # as tensorflow_model_server --version
+            from serving.version import version_text
+            print(version_text())
+            return 0
+        settings = Settings.load(argv=argv)
+    except ValueError as exc:  # a flag or environment variable with a value of the wrong type,
+        # or a tensorflow_model_server flag whose effect this server lacks
         print(f"Failed to start server. Error: {exc}", file=sys.stderr)
         return 2
     from serving.config.model_config import ConfigError, take_snapshot

@@ -24,7 +24,7 @@ bp = Blueprint("legacy", __name__)
 @bp.post("/get_my_predictions")
 def get_my_predictions():
     serving = core()
-    body = jsonio.load_request(request.get_data(), serving.limits)
+    body = jsonio.load_request(request.get_data(), serving.limits, pictures=_pictures)
     raw = body.get("instances", {})
     if not isinstance(raw, dict):
         raise InvalidArgument('"instances" must map model names to that model\'s instances')
@@ -42,6 +42,14 @@ def get_my_predictions():
         raise InvalidArgument('Nothing to predict: send "text", "image": {"b64": ...} or '
                               '"instances": {"<model>": [...]}')
     return Response(jsonio.dumps({"Response": answers}), mimetype="application/json")
+
+
+def _pictures() -> str:
+    """Where a picture sent here as a file belongs (said only when the body is one)."""
+    image_models = [choice.name for choice in core().images.choices()]
+    where = (f", or POST it to /v1/images/{image_models[0]}:classify (image models here: "
+             f"{', '.join(image_models)})") if image_models else ""
+    return f'Send it here as JSON {{"image": {{"b64": "<the picture in base64>"}}}}{where}.'
 
 
 def _answer(name: str, body: dict, instances):

@@ -17,6 +17,7 @@ from werkzeug.routing import BaseConverter
 
 from api import core
 from api.codec import dense, examples, jsonio, tensors
+from serving.config.limits import LimitError
 from serving.errors import InvalidArgument, NotFound, ServingError
 from serving.inference import ModelSpec, SignatureNotFound
 
@@ -91,6 +92,19 @@ def _body() -> bytes:
     return data
 
 
+def _pictures(name: str):
+    """Where a picture posted to the JSON API belongs: said only when the body is one."""
+    def where() -> str:
+        image_models = [choice.name for choice in core().images.choices()]
+        if name in image_models or not image_models:
+            return (f"To classify a picture, POST it to /v1/images/{name}:classify (the raw "
+                    f"bytes, or a multipart field named 'image').")
+        return (f"{name} is not an image model; to classify a picture, POST it to "
+                f"/v1/images/{image_models[0]}:classify (image models here: "
+                f"{', '.join(image_models)}).")
+    return where
+
+
 def _rest_signature(target):
     try:
         return target.signature()
@@ -103,24 +117,28 @@ def _predict_dense(name, version, label, body: bytes) -> Response | None:
     """A body that is one big float array, read straight into numpy (api/codec/dense.py).
     None when the body cannot be split or the model spec does not resolve: the general path
     then answers, with TF Serving's checks in TF Serving's order. A body that resolves but
-    that the dense decoder declines goes on through the general path with the same target."""
+    that the dense decoder declines goes on through the general path with the same target;
+    one past a limit is refused at once (its rows are counted from the text's skeleton)."""
     quick = dense.split(body)
     if quick is None:
         return None
     signature_name, key, array = quick
     inference, limits = core().inference, core().limits
+    limits.check_body(body)
     try:
-        limits.check_body(body)
         target = inference.resolve(ModelSpec(name, version, label, signature_name or ""))
     except ServingError:
         return None
     with target:
         try:
             feeds = dense.decode(key, array, _rest_signature(target).inputs, limits)
+        except LimitError:
+            raise
         except ServingError:
             feeds = None
         if feeds is None:
-            return _predict(target, jsonio.load_request(body, limits), body)
+            document = jsonio.load_request(body, limits, "predict", _pictures(name))
+            return _predict(target, document, body)
         return _answer(target, inference.predict(target, feeds), key == "inputs")
 
 
@@ -161,7 +179,7 @@ def post(_api, _rest):
         answer = _predict_dense(name, version, label, body)
         if answer is not None:
             return answer
-    document = jsonio.load_request(body, core().limits)
+    document = jsonio.load_request(body, core().limits, verb, _pictures(name))
     spec = ModelSpec(name, version, label, document.get("signature_name") or "")
     if verb == "predict":
         with core().inference.resolve(spec) as target:

@@ -11,6 +11,7 @@ import fcntl
 import glob
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -202,8 +203,17 @@ def _close_serving(worker):
 
 
 def worker_int(worker):
-    """Worker got SIGINT/SIGQUIT (quick shutdown): still drain what the batchers hold."""
+    """Worker got SIGINT/SIGQUIT (quick shutdown): still stop gRPC and drain the batchers.
+    Ctrl-C signals the whole process group, so the master's SIGQUIT follows the terminal's
+    SIGINT; gunicorn's handler exits from inside, so a second one would cut this close
+    short (gRPC left running, its thread failing at exit): the worker is stopping anyway."""
+    for number in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(number, _already_stopping)
     _close_serving(worker)
+
+
+def _already_stopping(number, frame):
+    """Not SIG_IGN: CPython reports a signal already pending when its handler is SIG_IGN."""
 
 
 def worker_exit(server, worker):

@@ -7,6 +7,7 @@ serves it, the one holding its lock file. Message size and tensor limits are RES
 """
 from __future__ import annotations
 
+import atexit
 import fcntl
 import logging
 import os
@@ -25,7 +26,9 @@ from serving.models.state import AVAILABLE
 log = logging.getLogger(__name__)
 SERVICES = ("tensorflow.serving.PredictionService", "tensorflow.serving.ModelService")
 ADMIN_METHODS = ("/tensorflow.serving.ModelService/HandleReloadConfigRequest",)
-OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.",
+                 "/inference.GRPCInferenceService/ServerLive",   # the OIP's probes, open
+                 "/inference.GRPCInferenceService/ServerReady")  # as /v2/health/* is
 
 
 def call_threads(settings) -> int:
@@ -53,7 +56,8 @@ def channel_arguments(text: str) -> list[tuple[str, object]]:
 
 class _Tokens(grpc.ServerInterceptor):
     """--api_token for every RPC but the health checks and reflection (probes stay open);
-    the admin token, and nothing else, for HandleReloadConfigRequest."""
+    with --admin_token, that token, and nothing else, for HandleReloadConfigRequest; without
+    one, the reload is open (to the API token) as in TF Serving, whose tools call it."""
 
     def __init__(self, api_tokens: tuple[bytes, ...], admin_token: str):
         self.api_tokens, self.admin = api_tokens, admin_token.encode()
@@ -64,10 +68,7 @@ class _Tokens(grpc.ServerInterceptor):
             return continuation(details)
         presented = dict(details.invocation_metadata or ())
         given = bearer(presented.get("authorization", ""))
-        if method in ADMIN_METHODS:
-            if not self.admin:
-                return _refuse(grpc.StatusCode.PERMISSION_DENIED, "The admin routes are off: "
-                               "start the server with --admin_token=... to reload the config")
+        if method in ADMIN_METHODS and self.admin:
             if not is_valid(given, (self.admin,)):
                 return _refuse(grpc.StatusCode.UNAUTHENTICATED, "Missing or wrong bearer "
                                "token for the admin routes.")
@@ -92,12 +93,13 @@ class GrpcServer:
         self._health = None
         self._stop = threading.Event()
         self._lock_file = None
+        self._stopped = False
+        self._pool = futures.ThreadPoolExecutor(call_threads(settings), "grpc")
         options = [("grpc.so_reuseport", 1),
                    ("grpc.max_receive_message_length", settings.max_request_bytes),
                    ("grpc.max_send_message_length", -1),
                    *channel_arguments(settings.grpc_channel_arguments)]
-        self.server = grpc.server(futures.ThreadPoolExecutor(call_threads(settings), "grpc"),
-                                  options=options,
+        self.server = grpc.server(self._pool, options=options,
                                   interceptors=[_Tokens(tokens_from(settings.api_token),
                                                         settings.admin_token)])
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
@@ -105,6 +107,10 @@ class GrpcServer:
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(
             servicers.ModelService(core, settings), self.server)
         names = list(SERVICES)
+        # The Open Inference Protocol (KServe v2) beside TF Serving's services, imported only
+        # here: its generated messages and tritonclient's share protobuf's default pool.
+        from grpc_api.oip import servicer as oip_servicer
+        names.append(oip_servicer.add_to_server(core, settings, self.server))
         if settings.enable_grpc_healthcheck_service:
             names.append(self._add_health())
         if settings.enable_grpc_reflection:
@@ -185,16 +191,25 @@ class GrpcServer:
 
     def start(self) -> "GrpcServer":
         self.server.start()
-        log.info("gRPC serving on %s (pid %d)", ", ".join(self.addresses) or "nothing",
-                 os.getpid())
+        atexit.register(self.stop, 0)  # a worker that exits another way (see stop)
+        reload = ("guarded by the admin token" if self.settings.admin_token
+                  else "open as in TF Serving")
+        log.info("gRPC serving on %s (pid %d); HandleReloadConfigRequest %s",
+                 ", ".join(self.addresses) or "nothing", os.getpid(), reload)
         return self
 
     def stop(self, grace: float) -> None:
-        """New calls are refused (health says NOT_SERVING first); calls in flight get `grace`."""
+        """New calls are refused (health says NOT_SERVING first); calls in flight get `grace`;
+        then the call threads end. Once only. A server still running when Python exits has
+        its grpc thread fail at exit ("server must be started and not shutting down")."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._stop.set()
         if self._health is not None:
             self._health.enter_graceful_shutdown()
-        self.server.stop(grace).wait(grace + 1)
+        stopped = self.server.stop(grace).wait(grace + 1)
+        self._pool.shutdown(wait=stopped, cancel_futures=True)
         if self._lock_file is not None:
             self._lock_file.close()
 

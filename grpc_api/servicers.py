@@ -120,8 +120,9 @@ class ModelService(_Servicer, model_service_pb2_grpc.ModelServiceServicer):
 
     @rpc("reload_config")
     def HandleReloadConfigRequest(self, request, context):
-        """Guarded by the admin token (server.py's interceptor), like the /v1/admin routes."""
-        self.core.control.reload_config(request.config)
+        """Open as in TF Serving, or guarded by --admin_token (server.py's interceptor);
+        waits for the added models within the client's deadline."""
+        self.core.control.reload_config(request.config, _deadline(context))
         response = model_management_pb2.ReloadConfigResponse()
         response.status.SetInParent()  # present and empty: OK, as TF Serving answers
         return response

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import tempfile
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
@@ -114,28 +115,56 @@ RELOADED_FILE = "reloaded_models.config"
 
 
 def reloaded_config_path(settings: Settings) -> str:
-    """Where a config replaced at run time (gRPC HandleReloadConfigRequest) is kept when the
-    server runs without --model_config_file: beside the routing state, where every worker
-    reads it. With a config file, the replacement is written over that file."""
-    if settings.model_config_file:
-        return os.path.abspath(settings.model_config_file)
+    """Where a config replaced at run time (gRPC HandleReloadConfigRequest) is kept for every
+    worker: beside --routing_state_file, else `<config>.reloaded` beside --model_config_file,
+    else in this server's run folder (run_folder) — never in a models folder."""
     if settings.routing_state_file:
         return os.path.join(os.path.dirname(os.path.abspath(settings.routing_state_file)),
                             RELOADED_FILE)
-    return os.path.join(os.path.abspath(settings.model_base_path or settings.models_dir),
-                        RELOADED_FILE)
+    if settings.model_config_file:
+        return os.path.abspath(settings.model_config_file) + ".reloaded"
+    return os.path.join(run_folder(settings), RELOADED_FILE)
+
+
+def run_folder(settings: Settings) -> str:
+    """A folder on this host for what the workers of one server share while it runs: the
+    one gunicorn's master gives every run (PROMETHEUS_MULTIPROC_DIR), else one in the temp
+    folder named after the server's models and ports. Not created here."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        return given
+    key = "\0".join((os.path.abspath(settings.model_base_path or settings.models_dir),
+                     settings.model_config_file, str(settings.rest_api_port), str(settings.port)))
+    return os.path.join(tempfile.gettempdir(), f"model-server-{os.getuid()}-"
+                        f"{hashlib.sha256(key.encode()).hexdigest()[:16]}")
+
+
+def platform(model) -> str:
+    """TF Serving's GetPlatform: model_platform, or the deprecated model_type; raises
+    ConfigError with TF Serving's words when neither or both are set."""
+    if model.model_type:  # MODEL_TYPE_UNSPECIFIED is 0
+        if model.model_platform:
+            raise ConfigError("Illegal setting both ModelServerConfig::model_type (deprecated) "
+                              f"and ModelServerConfig::model_platform, model name is {model.name}")
+        if model.model_type != 1:  # TENSORFLOW
+            raise ConfigError(f"ModelServerConfig::model_type choice {model.model_type} not "
+                              f"supported.")
+        return "tensorflow"
+    if not model.model_platform:
+        raise ConfigError("Illegal setting neither ModelServerConfig::model_type (deprecated) "
+                          f"nor ModelServerConfig::model_platform, model name is {model.name}")
+    return model.model_platform
 
 
 def take_snapshot(settings: Settings) -> Snapshot:
     """In the master, before forking: read the config once for every worker to start from.
 
-    A server started from flags starts from its flags, as TF Serving does: a config an
+    A server starts from its flags and its config file, as TF Serving does: a config an
     earlier run replaced at run time is forgotten."""
     global _snapshot
-    if not settings.model_config_file:
-        stale = reloaded_config_path(settings)
-        if os.path.exists(stale):
-            os.remove(stale)
+    stale = reloaded_config_path(settings)
+    if os.path.exists(stale):
+        os.remove(stale)
     _snapshot = read_snapshot(settings)
     return _snapshot
 
@@ -160,7 +189,8 @@ def config_from_settings(settings: Settings) -> model_server_config_pb2.ModelSer
     models = config.model_config_list.config
     if settings.model_base_path:
         entry = models.add(name=settings.model_name, model_platform="tensorflow")
-        entry.base_path = os.path.abspath(settings.model_base_path)
+        base = settings.model_base_path
+        entry.base_path = base if "://" in base else os.path.abspath(base)  # s3:// as given
         return config
     root = os.path.abspath(settings.models_dir)
     if not os.path.isdir(root):
@@ -180,7 +210,6 @@ def write_model_config(path: str, config: model_server_config_pb2.ModelServerCon
 def atomic_write(path: str, text: str) -> None:
     """Write a temporary file beside `path`, then rename it over: readers (other workers
     polling) see the old file or the new one, never half of one. Keeps the file's mode."""
-    import tempfile
     folder = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
     try:

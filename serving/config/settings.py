@@ -2,7 +2,8 @@
 
 Precedence: defaults < environment < command-line flags < an explicit mapping (tests).
 Flag names are tensorflow_model_server's, so an existing start command works unchanged;
-the environment variable for a setting is its upper-case name (MODEL_NAME, ENABLE_BATCHING, ...).
+the environment variable for a setting is its upper-case name (MODEL_NAME, ENABLE_BATCHING, ...)
+unless its field says otherwise (--port: GRPC_PORT).
 """
 from __future__ import annotations
 
@@ -18,17 +19,68 @@ log = logging.getLogger(__name__)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
-# tensorflow_model_server flags we accept but do not implement (yet): a warning, not a crash.
-TF_SERVING_FLAGS_NOT_IMPLEMENTED = frozenset("""
-rest_api_num_threads platform_config_file max_num_load_retries
-load_retry_interval_micros num_load_threads num_unload_threads
-tensorflow_session_parallelism tensorflow_session_config_file
-prefer_tflite_model num_tflite_pools num_tflite_interpreters_per_pool
-enable_signature_method_name_check xla_cpu_compilation_enabled enable_profiler
-remove_unused_fields_from_bundle_metagraph use_tflite_model flush_filesystem_caches
-mixed_precision skip_initialize_tpu enable_per_model_batching_parameters
-allow_version_labels_for_unavailable_models version
-""".split())
+
+@dataclasses.dataclass(frozen=True)
+class ForeignFlag:
+    """A tensorflow_model_server flag with no setting here. `quiet`: the value that asks for
+    nothing this server lacks (None: every value does). Another value stops the start when
+    `refuse` (ignoring it would change what a request gets), else it is ignored with a
+    warning (tuning: speed or memory only). `why` is said either way."""
+
+    quiet: str | None
+    refuse: bool
+    why: str
+
+
+def _tuning(quiet: str | None, why: str) -> ForeignFlag:
+    return ForeignFlag(quiet, False, why)
+
+
+def _refused(quiet: str, why: str) -> ForeignFlag:
+    return ForeignFlag(quiet, True, why)
+
+
+# tensorflow_model_server's flags without a setting here (--help's epilog lists both kinds).
+TF_SERVING_FLAGS = {
+    "rest_api_num_threads": _tuning(None, "HTTP threads are --workers x --threads here"),
+    "max_num_load_retries": _tuning(None, "a version that failed to load is retried once "
+                                          "its directory changes"),
+    "load_retry_interval_micros": _tuning(None, "a version that failed to load is retried "
+                                                "once its directory changes"),
+    "num_load_threads": _tuning(None, "each worker loads its versions one at a time"),
+    "num_unload_threads": _tuning(None, "each worker unloads its versions one at a time"),
+    "tensorflow_session_parallelism": _tuning(None, "use --tensorflow_intra_op_parallelism "
+                                                    "and --tensorflow_inter_op_parallelism"),
+    "num_tflite_pools": _tuning(None, "TensorFlow Lite models are not served here"),
+    "num_tflite_interpreters_per_pool": _tuning(None, "TensorFlow Lite models are not served "
+                                                      "here"),
+    "xla_cpu_compilation_enabled": _tuning("false", "no XLA JIT on CPU: models run as saved"),
+    "enable_profiler": _tuning("false", "there is no profiler service"),
+    "remove_unused_fields_from_bundle_metagraph": _tuning("false", "the MetaGraph is kept "
+                                                                   "whole"),
+    "flush_filesystem_caches": _tuning("false", "file system caches are left as they are"),
+    "mixed_precision": _tuning("", "models run in the precision they were saved in"),
+    "skip_initialize_tpu": _tuning("false", "there is no TPU support"),
+    "thread_pool_factory_config_file": _tuning("", "sessions use TensorFlow's thread pools"),
+    "enable_per_model_batching_parameters": _tuning("true", "a model's own "
+                                                            "batching_params.pbtxt is always read"),
+    "platform_config_file": _refused("", "a PlatformConfigMap is not read here, so its session "
+                                         "and batching settings would not apply; use the flags "
+                                         "of --help's TensorFlow, GPU and batching groups"),
+    "tensorflow_session_config_file": _refused("", "a SessionConfig file is not read here, so "
+                                                   "its device and GPU options would not apply; "
+                                                   "use the flags of --help's TensorFlow and GPU "
+                                                   "groups"),
+    "prefer_tflite_model": _refused("false", "TensorFlow Lite models are not served here: the "
+                                             "SavedModel would answer instead"),
+    "use_tflite_model": _refused("false", "TensorFlow Lite models are not served here: the "
+                                          "SavedModel would answer instead"),
+    "enable_signature_method_name_check": _refused("false", "classify and regress do not check "
+                                                            "a signature's method_name here (TF "
+                                                            "Serving's default)"),
+    "use_alts_credentials": _refused("false", "gRPC has no ALTS here: it would run without the "
+                                              "credentials asked for; use --ssl_config_file"),
+}
 
 
 GROUPS = ("models", "versions", "batching", "HTTP", "gRPC", "security", "monitoring", "TensorFlow",
@@ -69,6 +121,12 @@ class Settings:
         "versions; 0 scans once")
     model_config_file_poll_wait_seconds: float = _setting(
         0.0, "versions", "seconds between re-reads of --model_config_file; 0 reads it once")
+    allow_version_labels_for_unavailable_models: bool = _setting(
+        False, "versions", "a new label in a reloaded config may name a version not yet "
+        "AVAILABLE (TF Serving's flag)")
+    model_cache_dir: str = _setting("", "versions", "where versions in object storage (s3://, "
+                                    "gs://, az://) are copied before they load, shared by "
+                                    "the workers; empty: a folder in the temporary folder")
     routing_state_file: str = _setting("", "versions", "where pins and traffic splits are "
                                        "kept; empty: <config>.routing.json, or routing.json "
                                        "in the models folder")
@@ -123,8 +181,10 @@ class Settings:
     # Security
     api_token: str = _setting("", "security", "comma-separated tokens the prediction API "
                               "requires (Bearer or X-API-Key); empty: open")
-    admin_token: str = _setting("", "security", "bearer token of the /v1/admin/ routes; "
-                                "empty: those routes are off")
+    admin_token: str = _setting("", "security", "bearer token that the /v1/admin/ routes and "
+                                "gRPC's HandleReloadConfigRequest require; empty: the "
+                                "/v1/admin/ routes are off (403) and the gRPC reload is open "
+                                "(to --api_token's holders when set), as in TF Serving")
     # Monitoring
     monitoring_config_file: str = _setting("", "monitoring", "TF Serving's MonitoringConfig "
                                            "text file; without one, metrics are on")
@@ -225,6 +285,9 @@ def _docker_base_path(values: dict[str, Any], env: Mapping[str, str]) -> None:
     base, name = env.get("MODEL_BASE_PATH"), env.get("MODEL_NAME") or "default"
     if not base or "MODEL_CONFIG_FILE" in env:
         return
+    if "://" in base:  # s3://bucket/models: the image's $MODEL_BASE_PATH/$MODEL_NAME too
+        values["model_base_path"] = f"{base.rstrip('/')}/{name}"
+        return
     if os.path.isdir(os.path.join(base, name)):
         values["model_base_path"] = os.path.join(base, name)
     elif os.path.isdir(base) and not any(child.isdigit() for child in os.listdir(base)):
@@ -257,18 +320,32 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=44, width=100)
 
 
+def _environment_rule() -> str:
+    """What --help and the README say of environment variables, exceptions included."""
+    others = [f"--{f.name}'s is {f.metadata['env']}" for f in dataclasses.fields(Settings)
+              if f.metadata.get("env")]
+    return ("Every flag can also be set by its environment variable, its upper-case name"
+            + (f" ({', '.join(others)}: platforms set PORT for the HTTP port)" if others
+               else "") + "; flags win.")
+
+
 def flag_parser() -> argparse.ArgumentParser:
     """tensorflow_model_server-style flags, one per setting, grouped as --help shows them."""
     # allow_abbrev=False: a shortened or misspelled flag is refused, never taken for another.
     parser = argparse.ArgumentParser(
         prog="app.py", allow_abbrev=False, formatter_class=_HelpFormatter,
         description="A TensorFlow model server on Flask, speaking TensorFlow Serving's REST "
-                    "API.\nEvery flag can also be set by its environment variable; flags win.",
-        epilog=textwrap.fill("tensorflow_model_server flags accepted with a warning, not "
-                             "implemented: " + " ".join(
-                                 f"--{f}" for f in sorted(TF_SERVING_FLAGS_NOT_IMPLEMENTED)),
-                             width=100))
+                    "and gRPC APIs.\n" + textwrap.fill(_environment_rule(), width=100),
+        epilog="\n\n".join(textwrap.fill(
+            f"tensorflow_model_server flags {what}: " + " ".join(
+                f"--{name}" for name, flag in sorted(TF_SERVING_FLAGS.items())
+                if flag.refuse is refuse), width=100) for refuse, what in (
+            (False, "accepted and ignored with a warning (tuning)"),
+            (True, "that stop the start, saying why, unless given their default"))))
     groups = {name: parser.add_argument_group(name) for name in GROUPS}
+    groups["development"].add_argument("--version", nargs="?", const="true", default=None,
+                                       metavar="BOOL", help="print this server's and "
+                                       "TensorFlow's versions, then exit")
     for field in dataclasses.fields(Settings):
         group = groups[field.metadata["group"]]
         default = (str(field.default).lower() if field.type == "bool" else
@@ -286,19 +363,52 @@ def flag_parser() -> argparse.ArgumentParser:
 
 
 def parse_flags(argv: list[str]) -> dict[str, Any]:
-    """Parse tensorflow_model_server-style flags (`--name=value`, `--flag`, `--noflag`)."""
+    """Parse tensorflow_model_server-style flags (`--name=value`, `--flag`, `--noflag`); its
+    flags without a setting here pass, warn or stop the start as TF_SERVING_FLAGS says."""
     parser = flag_parser()
     known, rest = parser.parse_known_args(argv)
-    skip_value = False
-    for arg in rest:
-        if skip_value and not arg.startswith("-"):
-            skip_value = False  # the value of a space-separated ignored flag
-            continue
-        flag = arg.lstrip("-").split("=", 1)[0]
-        if arg.startswith("-") and flag in TF_SERVING_FLAGS_NOT_IMPLEMENTED:
-            log.warning("flag --%s is a tensorflow_model_server flag this server does not "
-                        "implement yet; ignored", flag)
-            skip_value = "=" not in arg
-        else:
+    while rest:
+        arg = rest.pop(0)
+        name, equals, value = arg.lstrip("-").partition("=")
+        bare = name[2:] if name.startswith("no") and name[2:] in TF_SERVING_FLAGS else name
+        foreign = TF_SERVING_FLAGS.get(bare) if arg.startswith("-") else None
+        if foreign is None:
             parser.error(f"unrecognized argument: {arg}")
-    return {k: v for k, v in vars(known).items() if v is not None}
+        if not equals:  # --flag, --noflag, or --flag VALUE
+            if foreign.quiet in ("true", "false"):
+                value = "false" if bare != name else "true"
+            else:
+                value = rest.pop(0) if rest and not rest[0].startswith("-") else ""
+        _check_foreign(bare, foreign, value)
+    values = {k: v for k, v in vars(known).items() if v is not None}
+    values.pop("version", None)  # app.py answers --version before it loads settings
+    return values
+
+
+def _as_bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered not in _TRUE | _FALSE:
+        raise ValueError(f"flag --{name}: expected true/false, got {value!r}")
+    return lowered in _TRUE
+
+
+def _check_foreign(name: str, flag: ForeignFlag, value: str) -> None:
+    """Stop the start, warn, or say nothing (the value asks for nothing we lack)."""
+    if flag.quiet in ("true", "false"):
+        if _as_bool(name, value) == (flag.quiet == "true"):
+            return
+    elif flag.quiet is not None and value == flag.quiet:
+        return
+    if flag.refuse:
+        raise ValueError(f"--{name}={value} is not supported: {flag.why}")
+    log.warning("flag --%s is a tensorflow_model_server flag this server ignores: %s",
+                name, flag.why)
+
+
+def asks_for_version(argv: list[str]) -> bool:
+    """tensorflow_model_server's --version (or --version=true): print versions and exit."""
+    for arg in argv:
+        name, equals, value = arg.partition("=")
+        if name == "--version":
+            return not equals or _as_bool("version", value)
+    return False

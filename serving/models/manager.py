@@ -15,7 +15,7 @@ from typing import Callable
 from serving import metrics
 from serving.errors import FailedPrecondition, LoadError, NotFound, Unavailable
 from serving.models.routes import Route
-from serving.models.source import fingerprint, list_versions, settled
+from serving.models.source import fingerprint, list_versions, local_copy, settled
 from serving.models.state import (
     AVAILABLE,
     END,
@@ -43,25 +43,35 @@ class ModelManager:
         self._loader = loader
         self._unloader = unloader or Unloader()
         self._models: dict[str, ModelState] = {}
+        # Models a config change removed: their versions, in END, still answer status calls
+        # (TF Serving's state monitor remembers every version it tracked in this process).
+        self._removed: dict[str, ModelState] = {}
+        self.allow_unavailable_labels = False  # --allow_version_labels_for_unavailable_models
         self._lock = threading.RLock()        # short: tables and state transitions
         self._sync_lock = threading.Lock()    # one sync at a time, held while loading
         self._on_close: list[Callable[[], None]] = []
+        self._unreadable: dict[str, str] = {}  # model -> why its base path cannot be read now
 
     # -- configuration ----------------------------------------------------------------------
     def configure(self, model_config_list) -> None:
-        """Adopt a model_config_list: new models are added, removed ones unloaded."""
+        """Adopt a model_config_list: new models are added, removed ones unloaded (their
+        versions stay listed, in END); a model added again keeps its END history."""
         with self._lock:
-            models = dict(self._models)
+            models, removed = dict(self._models), dict(self._removed)
             wanted = {c.name: c for c in model_config_list.config}
             for name in list(models):
                 if name not in wanted:
-                    self._unload_all(models.pop(name))
+                    removed[name] = models.pop(name)
+                    self._unload_all(removed[name])
             for name, config in wanted.items():
                 if name in models:
                     models[name].config = config
                 else:
-                    models[name] = ModelState(config)
-            self._models = models
+                    old = removed.pop(name, None)
+                    history = {v: s for v, s in (old.versions if old else {}).items()
+                               if s.state == END and not s.failed}
+                    models[name] = ModelState(config, versions=history)
+            self._models, self._removed = models, removed
 
     def set_route(self, name: str, route: Route | None) -> None:
         model = self._models.get(name)
@@ -76,8 +86,11 @@ class ModelManager:
             if model is None:
                 return
             desired = dict(model.config.version_labels)
+            moved = {k: v for k, v in desired.items() if model.labels.get(k) != v}
+            if self.allow_unavailable_labels:  # then only a label moved from another version
+                moved = {k: v for k, v in moved.items() if k in model.labels}
             try:  # labels that did not change keep working even if their version went away
-                model.require_available({v for k, v in desired.items() if model.labels.get(k) != v})
+                model.require_available(set(moved.values()))
             except FailedPrecondition as exc:
                 if exc.message != model.label_error:
                     log.error("labels of model %s not changed: %s", name, exc.message)
@@ -104,8 +117,11 @@ class ModelManager:
             try:
                 on_disk = list_versions(model.config.base_path)
             except FileNotFoundError as exc:
-                log.warning("%s: %s", name, exc)
+                if not getattr(exc, "reported", False):  # a remote store logs its own, once
+                    log.warning("%s: %s", name, exc)
+                self._unreadable[name] = str(exc)
                 return False  # TF Serving: an unreadable base path changes nothing
+            self._unreadable.pop(name, None)
             changed = False
             for _ in range(2):  # the second pass loads a fallback for versions that just failed
                 wanted = model.wanted(on_disk)
@@ -143,7 +159,7 @@ class ModelManager:
             model.set_status(version, VersionStatus(version, path, LOADING))
         started = time.monotonic()
         try:
-            servable = self._loader(name, version, path)
+            servable = self._loader(name, version, local_copy(path))  # remote: a checked copy
         except LoadError as exc:
             log.error("model %s version %d failed to load from %s: %s", name, version, path,
                       " ".join(exc.message.split()))  # one line, whatever TF wrote
@@ -155,6 +171,7 @@ class ModelManager:
         elapsed = time.monotonic() - started
         with self._lock:
             if self._models.get(name) is not model:  # removed from the config while loading
+                model.set_status(version, VersionStatus(version, path, END))
                 self._unloader.retire(servable)
                 return
             model.set_status(version, VersionStatus(version, path, AVAILABLE, servable=servable,
@@ -225,10 +242,13 @@ class ModelManager:
         raise Unavailable(f"Model {name} is changing versions; retry the request")
 
     def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
-        """Every tracked version of a model, newest first (TF Serving's GetModelStatus)."""
-        model = self._models.get(name)
+        """Every tracked version of a model, newest first (TF Serving's GetModelStatus); a
+        removed model's versions too, in END."""
+        model = self._models.get(name) or self._removed.get(name)
         if model is None or not model.versions:
-            raise NotFound(f"Could not find any versions of model {name}")
+            why = self._unreadable.get(name)  # e.g. a bucket refusing our key: say so
+            raise NotFound(f"Could not find any versions of model {name}"
+                           + (f" ({why})" if why else ""))
         if version is not None:
             if version not in model.versions:
                 raise NotFound(f"Could not find version {version} of model {name}")

@@ -10,8 +10,10 @@ import logging
 import os
 import re
 import threading
+import time
 
-from google.protobuf import json_format
+from google.protobuf import json_format, text_format
+from tensorflow_serving.config import model_server_config_pb2
 
 from serving.config.model_config import (
     ConfigError,
@@ -20,17 +22,32 @@ from serving.config.model_config import (
     parse_model_config,
     read_model_config,
     reloaded_config_path,
+    run_folder,
     snapshot_for,
     write_model_config,
 )
 from serving.errors import FailedPrecondition, Internal, InvalidArgument, NotFound, ServingError
 from serving.models.routes import Route, parse_split, parse_version
 from serving.models.state import PIN_REQUEST, SPLIT_REQUEST
+from serving.routing import reload as tf_reload
 from serving.routing import store as routing_store
+from serving.routing.acks import Acks
+from serving.routing import unloading
 
 log = logging.getLogger(__name__)
 
 _LABEL = re.compile(r"[a-zA-Z0-9_]+")
+
+
+RELOAD_WAIT = 120.0  # longest a reload waits without a client deadline (TF Serving: forever)
+
+
+def _digest_of(path: str) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            return digest(handle.read())
+    except OSError:
+        return None
 
 
 class VersionControl:
@@ -43,19 +60,26 @@ class VersionControl:
         self.config_error = ""
         self._snapshot = snapshot or snapshot_for(settings)
         self._lock = threading.Lock()
-        # What each watched file held when last applied (a digest of its bytes; None: absent).
-        # The config file starts as the snapshot the worker's models were configured from.
+        self._reloading = threading.Lock()  # one HandleReloadConfigRequest at a time, as TF's
+        manager.allow_unavailable_labels = settings.allow_version_labels_for_unavailable_models
+        # What each watched file held when last seen (a digest of its bytes; None: absent),
+        # and which config (file, digest) the models were last configured from: at first the
+        # snapshot the worker's models were configured from.
         self._seen: dict[str, str | None] = {}
-        if self.config_file and self._snapshot.file_digest is not None:
-            self._seen[self.config_file] = self._snapshot.file_digest
+        self._applied: tuple[str, str | None] | None = None
+        if self._flag_config_file and self._snapshot.file_digest is not None:
+            self._seen[self._flag_config_file] = self._snapshot.file_digest
+            self._applied = (self._flag_config_file, self._snapshot.file_digest)
+        self.acks = Acks(os.path.join(run_folder(settings), "applied"))
         self._state: dict = {"models": {}}
 
     @property
     def config_file(self) -> str:
-        """--model_config_file; without one, a config replaced at run time once there is one."""
-        if self._flag_config_file:
-            return self._flag_config_file
-        return self.reload_file if os.path.exists(self.reload_file) else ""
+        """The config the models come from: one a reload replaced at run time while there is
+        one (until --model_config_file changes under polling), else --model_config_file."""
+        if os.path.exists(self.reload_file):
+            return self.reload_file
+        return self._flag_config_file
 
     # -- disk → this worker -------------------------------------------------------------------
     def refresh(self, watch_config: bool = True, force: bool = False,
@@ -66,15 +90,13 @@ class VersionControl:
         snapshot (the file-system poll); otherwise the snapshot's models stay."""
         with self._lock:
             changed = self._read_state(force)
-            if self.config_file:
-                if watch_config:
-                    changed = self._read_config_file(force) or changed
-            else:
-                changed = self._configure_from_settings(rescan) or changed
+            changed = self._read_config(watch_config, force, rescan) or changed
             for name in self.manager.model_names():
                 self.manager.set_route(name, self._route(name))
                 if changed:  # labels read from the disk take effect now, not at the next scan
                     self.manager.commit_labels(name)
+            # Models unloaded through the Open Inference Protocol's repository API.
+            changed = unloading.apply(self.manager, self._state) or changed
             return changed
 
     def _changed(self, path: str, force: bool) -> bool:
@@ -98,11 +120,24 @@ class VersionControl:
                       self.state_file, exc)
         return True
 
-    def _read_config_file(self, force: bool) -> bool:
-        if not self._changed(self.config_file, force):
+    def _read_config(self, watch_config: bool, force: bool, rescan: bool) -> bool:
+        """The reload file is read on every call (it is how a reload reaches every worker);
+        --model_config_file when `watch_config`: a change to it ends an older reload."""
+        flag = self._flag_config_file
+        if flag and watch_config and self._changed(flag, False):
+            self._end_reload_older_than(flag)
+        source = self.config_file
+        if not source:
+            return self._configure_from_settings(rescan)
+        if source == flag and not (watch_config or force):
+            now = self._seen.get(flag)  # not read again while its polling is off
+        else:
+            now = _digest_of(source)
+        if not force and self._applied == (source, now):
             return False
+        self._applied = (source, now)
         try:
-            config = read_model_config(self.config_file)
+            config = read_model_config(source)
         except ConfigError as exc:
             self.config_error = str(exc)  # TF Serving: logged, and the old config stays
             log.error("model config not reloaded: %s", exc)
@@ -110,6 +145,16 @@ class VersionControl:
         self.config_error = ""
         self.manager.configure(config.model_config_list)
         return True
+
+    def _end_reload_older_than(self, flag: str) -> None:
+        with routing_store.locked(self.reload_file):
+            try:
+                if os.path.getmtime(self.reload_file) <= os.path.getmtime(flag):
+                    os.remove(self.reload_file)
+                    log.info("%s changed: the config a reload set (%s) is replaced by it",
+                             flag, self.reload_file)
+            except OSError:
+                pass  # no reload, or another worker ended it first
 
     def _configure_from_settings(self, rescan: bool) -> bool:
         try:
@@ -178,47 +223,86 @@ class VersionControl:
             del labels[label]
         self._write_labels(name, change)
 
-    def reload_config(self, config) -> None:
+    def reload_config(self, config, timeout: float | None = None) -> None:
         """TF Serving's HandleReloadConfigRequest: the model_config_list replaces the running
-        one, in every worker (it is written where they all read it); this call returns once
-        this worker has loaded the models it names, or says which did not load."""
-        from google.protobuf import text_format
+        one in every worker of this server (checked against, and written to, the disk under
+        its lock). Returns once this worker has loaded the models it adds (UNKNOWN for those
+        that did not load in `timeout` seconds) and the other workers have applied it."""
         if config.WhichOneof("config") != "model_config_list":
             raise InvalidArgument("ServerModelConfig type not supported by "
                                   "HandleReloadConfigRequest. Only ModelConfigList is "
                                   "currently supported")
-        seen = set()
-        for model in config.model_config_list.config:
-            if model.name in seen:
-                raise InvalidArgument(f"Illegal to list model {model.name} multiple times in "
-                                      f"config list")
-            seen.add(model.name)
-            if "://" not in model.base_path and not os.path.isabs(model.base_path):
-                raise InvalidArgument(f"Expected model {model.name} to have an absolute path or "
-                                      f"URI; got base_path()={model.base_path}")
-            if self.manager.knows(model.name):
-                old = self.manager.config(model.name).model_platform or "tensorflow"
-                new = model.model_platform or "tensorflow"
-                if old != new:
-                    raise InvalidArgument(f"Illegal to change a model's platform. For model "
-                                          f"{model.name} platform was {old} and new platform "
-                                          f"requested is {new}")
-        try:  # our own checks on a config file (platform, policy), with their messages
-            parse_model_config(text_format.MessageToString(config), origin="the reload request")
-        except ConfigError as exc:
-            raise InvalidArgument(str(exc)) from None
-        with routing_store.locked(self.reload_file):
-            write_model_config(self.reload_file, config)
-        self.refresh(force=True)
-        self.manager.sync_all()
-        for name in sorted(seen):
-            error = self.manager.labels(name)[1]
-            if error:
-                raise FailedPrecondition(error)
-        missing = sorted(name for name in seen if not self.manager.available(name))
-        if missing:
-            raise ServingError(f"{len(missing)} model(s) did not become available: "
-                               f"{{{', '.join(missing)}}}")
+        deadline = time.monotonic() + (RELOAD_WAIT if timeout is None else
+                                       max(0.0, min(timeout - 0.5, RELOAD_WAIT)))
+        models = config.model_config_list.config
+        os.makedirs(os.path.dirname(self.reload_file), exist_ok=True)
+        with self._reloading:
+            with routing_store.locked(self.reload_file):
+                running = {m.name: m for m in self._config_on_disk().config}
+                tf_reload.check(models, running, self._available,
+                                self.settings.allow_version_labels_for_unavailable_models)
+                try:  # our own checks on a config file (names, policies), with their messages
+                    parse_model_config(text_format.MessageToString(config),
+                                       origin="the reload request")
+                except ConfigError as exc:
+                    raise InvalidArgument(str(exc)) from None
+                write_model_config(self.reload_file, config)
+            log.info("config reloaded (%s): %s", self.reload_file,
+                     ", ".join(f"{m.name} from {m.base_path}" for m in models) or "no models")
+            self.refresh(force=True)
+            failed = self._await_models([m.name for m in models if m.name not in running],
+                                        deadline)
+            self.acknowledge()
+            self.acks.wait(self.acks.mine, lambda: _digest_of(self.reload_file), deadline)
+        if failed:
+            raise ServingError(f"{len(failed)} model(s) did not become available: "
+                               f"{{{''.join(failed)}}}")
+
+    def acknowledge(self) -> None:
+        """Record which reloaded config this worker has applied (and synced) for the worker
+        answering a reload: the poller calls it after each tick."""
+        applied = self._applied
+        self.acks.record(applied[1] if applied and applied[0] == self.reload_file else None)
+
+    def _available(self, name: str) -> set[int]:
+        return self.manager.available(name) if self.manager.knows(name) else set()
+
+    def _config_on_disk(self):
+        """The model_config_list now in force, as the disk says (this worker's, from flags)."""
+        source = self.config_file
+        if source:
+            try:
+                return read_model_config(source).model_config_list
+            except ConfigError:
+                pass  # a config that does not parse is not in force: this worker's is
+        running = model_server_config_pb2.ModelConfigList()
+        running.config.extend(self.manager.config(n) for n in self.manager.model_names())
+        return running
+
+    def _await_models(self, names: list[str], deadline: float) -> list[str]:
+        """Load, and rescan (as TF Serving's source polls) until each added model has an
+        AVAILABLE version or its versions failed, or the deadline: TF Serving's text for
+        each model that did not load."""
+        while True:
+            self.manager.sync_all()
+            waiting, failed = [], []
+            for name in names:
+                if not self.manager.knows(name):
+                    continue  # a newer reload removed it
+                try:
+                    versions = self.manager.status(name)
+                except NotFound:
+                    versions = []
+                result = tf_reload.outcome(name, versions)
+                if result is None:
+                    waiting.append(name)
+                elif result:
+                    failed.append(result)
+            if not waiting or time.monotonic() >= deadline:
+                break
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        return failed + [tf_reload.never_loaded(n, self.manager.config(n).base_path)
+                         for n in waiting]
 
     def reload(self) -> None:
         """Re-read every file and rescan every base path now, in this worker."""

@@ -2,8 +2,9 @@
 
 Every `file_system_poll_wait_seconds` it rescans the base paths (new versions load here, off
 the request path); every `model_config_file_poll_wait_seconds` it re-reads the config file.
-With the admin routes on, the config and routing files are checked on every tick whatever
-those say, because they are how a change made through one worker reaches the others.
+The routing state and a reloaded config are checked every second whatever those say (with
+the admin routes on, the config file too): they are how a change made through one worker
+reaches the others. After each change it records what it applied (control.acknowledge).
 """
 from __future__ import annotations
 
@@ -23,8 +24,11 @@ class Poller:
         self.scan_every = settings.file_system_poll_wait_seconds
         self.config_every = settings.model_config_file_poll_wait_seconds
         self.admin = bool(settings.admin_token)
+        # A reload through gRPC (always on with a gRPC port) or an admin route reaches the
+        # other workers through the files: look every second, whatever the polls say.
+        changes = self.admin or bool(settings.port or settings.grpc_socket_path)
         ticks = [s for s in (self.scan_every, self.config_every) if s > 0]
-        self.tick = min(ticks) if ticks else (1.0 if self.admin else None)
+        self.tick = min(ticks + [1.0]) if changes else (min(ticks) if ticks else None)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -34,6 +38,7 @@ class Poller:
         The models stay those of the master's snapshot; only a poll moves past it."""
         if self.control.refresh(watch_config=self.admin or self.config_every > 0, rescan=False):
             self.manager.sync_all()
+        self.control.acknowledge()
 
     def start(self) -> None:
         if self.tick is None:
@@ -56,6 +61,7 @@ class Poller:
                 # A changed config or state may name new models or versions: scan then too.
                 if self.control.refresh(watch_config, rescan=scan) or scan:
                     self.manager.sync_all()
+                self.control.acknowledge()
             except Exception:  # the poller must outlive any one bad scan
                 log.exception("version poll failed; trying again in %.1fs", self.tick)
 

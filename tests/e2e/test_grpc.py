@@ -345,12 +345,14 @@ def test_an_unknown_health_service_name_is_not_found(grpc_server):
     assert raised.value.code() == Code.NOT_FOUND
 
 
-def test_reloading_the_config_is_refused_while_the_admin_routes_are_off(models):
+def test_without_an_admin_token_a_reload_is_answered_as_tf_serving_answers_it(models):
     from tensorflow_serving.apis import model_management_pb2
-    request = model_management_pb2.ReloadConfigRequest()
-    request.config.model_config_list.config.add(name="x", base_path="/x")
+    request = model_management_pb2.ReloadConfigRequest()  # checked, refused, nothing changes
+    request.config.model_config_list.config.add(name="x", base_path="x",
+                                                model_platform="tensorflow")
     code, message = error_of(models.HandleReloadConfigRequest, request)
-    assert code == Code.PERMISSION_DENIED and "admin" in message
+    assert (code, message) == (Code.INVALID_ARGUMENT, "Expected model x to have an absolute "
+                                                      "path or URI; got base_path()=x")
 
 
 # -- Starting it the ways tensorflow_model_server starts --------------------------------------

@@ -4,6 +4,7 @@ import shutil
 import pytest
 import requests
 
+from tests.support.guarded_server import API, TINY_PNG
 from tests.support.helpers import copy_model, write_config
 
 PREDICT = "/v1/models/half_plus_two:predict"
@@ -218,3 +219,84 @@ def test_a_model_with_no_version_yet_is_listed_empty_and_answers_404(tmp_path):
         (404, {"error": "Could not find any versions of model empty"})
     assert (predict.status_code, predict.get_json()) == \
         (404, {"error": "Servable not found for request: Latest(empty)"})
+
+
+# -- a picture or other binary posted to the JSON API (the guarded server serves "digits")
+
+def post_guarded(server, path: str, headers: dict | None = None, **kwargs) -> requests.Response:
+    return requests.post(server.url + path, headers={**API, **(headers or {})}, timeout=30,
+                         **kwargs)
+
+
+def json_error(reply: requests.Response, status: int) -> str:
+    assert (reply.status_code, reply.headers["Content-Type"]) == (status, "application/json"), \
+        reply.text[:300]
+    payload = reply.json()
+    assert list(payload) == ["error"]
+    return payload["error"]
+
+
+@pytest.mark.parametrize("verb", ["predict", "classify", "regress"])
+def test_a_picture_posted_to_an_image_model_s_json_api_points_at_its_image_endpoint(
+        guarded_server, verb):
+    reply = post_guarded(guarded_server, f"/v1/models/digits:{verb}", data=TINY_PNG,
+                         headers={"Content-Type": "image/png"})
+    assert json_error(reply, 400) == (
+        "JSON Parse error: the request body is a PNG image, not JSON. To classify a picture, "
+        "POST it to /v1/images/digits:classify (the raw bytes, or a multipart field named "
+        "'image').")
+    # and the advice works: the same bytes there are classified
+    there = post_guarded(guarded_server, "/v1/images/digits:classify", data=TINY_PNG)
+    assert there.status_code == 200 and there.json()["model"] == "digits"
+
+
+def test_a_form_upload_to_another_model_names_the_image_models(guarded_server):
+    reply = post_guarded(guarded_server, "/v1/models/half_plus_two/versions/123:predict",
+                         files={"image": ("cat.png", TINY_PNG, "image/png")})
+    assert json_error(reply, 400) == (
+        "JSON Parse error: the request body is a multipart/form-data upload, not JSON. "
+        "half_plus_two is not an image model; to classify a picture, POST it to "
+        "/v1/images/digits:classify (image models here: digits).")
+
+
+def test_a_picture_sent_to_get_my_predictions_is_told_how_to_send_it(guarded_server):
+    jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    reply = post_guarded(guarded_server, "/get_my_predictions", data=jpeg)
+    assert json_error(reply, 400) == (
+        'JSON Parse error: the request body is a JPEG image, not JSON. Send it here as JSON '
+        '{"image": {"b64": "<the picture in base64>"}}, or POST it to '
+        "/v1/images/digits:classify (image models here: digits).")
+
+
+def test_binary_that_is_no_picture_is_named_by_its_first_bad_byte(server):
+    reply = server.post(PREDICT, data=b"\x00\x01\xfe\xff binary")
+    assert json_error(reply, 400) == ("JSON Parse error: the request body is not JSON: it is "
+                                      "not UTF-8 text (byte 0xfe at offset 2); JSON is UTF-8 text")
+
+
+# -- past max_instances (100,000 by default), whichever path reads the body
+
+PAST = 100_001
+PADDING = b" " * (4 << 20)  # big enough to be counted before parsing (api/codec/rows.py)
+TOO_MANY = {
+    "float rows (the dense path)": ("predict", b'{"instances": [%s]}' % b",".join([b"1.0"] * PAST),
+                                    "instances"),
+    "float columns (the dense path)": ("predict", b'{"inputs": [%s]}' % b",".join([b"1.0"] * PAST),
+                                       "instances"),
+    "object rows": ("predict", b'{"instances": [%s]}' % b",".join([b'{"x": 1.0}'] * PAST),
+                    "instances"),
+    "named columns": ("predict", b'{"inputs": {"x": [%s]}}' % b",".join([b"1.0"] * PAST),
+                      "instances"),
+    "examples to classify": ("classify", b'{"examples": [%s]}' % b",".join([b'{"x": 1}'] * PAST),
+                             "examples"),
+    "examples to regress": ("regress", b'{"examples": [%s]}' % b",".join([b'{"x": 1}'] * PAST),
+                            "examples"),
+}
+
+
+@pytest.mark.parametrize("padding", [b"", PADDING], ids=["small", "big"])
+@pytest.mark.parametrize("verb, body, what", TOO_MANY.values(), ids=TOO_MANY)
+def test_a_body_past_max_instances_is_413_with_its_count(server, verb, body, what, padding):
+    reply = server.post(f"/v1/models/half_plus_two:{verb}", data=body + padding)
+    assert json_error(reply, 413) == (f"The request has {PAST} {what}; at most 100000 are "
+                                      f"accepted in one request (max_instances)")

@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from serving.config.model_config import config_from_settings
-from serving.config.settings import Settings
+from serving.config.settings import Settings, asks_for_version
 from tests.support.helpers import copy_model
 
 
@@ -28,15 +28,63 @@ def test_boolean_flags_take_every_tf_serving_spelling(flag, value):
     assert Settings.load(argv=[flag], environ={}).enable_batching is value
 
 
-def test_tf_serving_flags_we_do_not_implement_are_accepted_with_a_warning(caplog):
+# tensorflow_model_server flags without a setting here, and what each does to a start.
+TUNING = ["--rest_api_num_threads=8", "--max_num_load_retries=2",
+          "--load_retry_interval_micros=1000", "--num_load_threads=4", "--num_unload_threads=4",
+          "--tensorflow_session_parallelism=2", "--num_tflite_pools=2",
+          "--num_tflite_interpreters_per_pool=2", "--xla_cpu_compilation_enabled",
+          "--enable_profiler", "--remove_unused_fields_from_bundle_metagraph",
+          "--flush_filesystem_caches", "--mixed_precision=bfloat16", "--skip_initialize_tpu",
+          "--thread_pool_factory_config_file=pools.pbtxt",
+          "--enable_per_model_batching_parameters=false"]
+CHANGE_ANSWERS = ["--platform_config_file=platform.config",
+                  "--tensorflow_session_config_file=session.pbtxt", "--prefer_tflite_model",
+                  "--use_tflite_model=true", "--enable_signature_method_name_check",
+                  "--use_alts_credentials=1"]
+
+
+def test_tf_serving_tuning_flags_are_accepted_with_a_warning_naming_each(caplog):
     with caplog.at_level(logging.WARNING, logger="serving.config.settings"):
-        settings = Settings.load(argv=["--platform_config_file=p", "--num_load_threads", "4",
-                                       "--xla_cpu_compilation_enabled", "--model_name=m"],
+        settings = Settings.load(argv=[*TUNING, "--num_load_threads", "4", "--model_name=m"],
                                  environ={})
     assert settings.model_name == "m"
     warned = " ".join(record.getMessage() for record in caplog.records)
-    assert all(flag in warned for flag in ("--platform_config_file", "--num_load_threads",
-                                           "--xla_cpu_compilation_enabled"))
+    for flag in TUNING:
+        assert flag.split("=")[0] + " " in warned, flag
+
+
+@pytest.mark.parametrize("argv", [[flag] for flag in CHANGE_ANSWERS] +
+                         [["--platform_config_file", "platform.config"]])
+def test_tf_serving_flags_whose_effect_is_missing_stop_the_start_naming_the_flag_and_why(argv):
+    # Ignored, each would change what a request gets (another platform config, TFLite
+    # instead of the SavedModel, no method_name check, gRPC without ALTS).
+    name = argv[0].split("=")[0]
+    with pytest.raises(ValueError, match=f"^{name}=.* is not supported: .{{20}}"):
+        Settings.load(argv=argv, environ={})
+
+
+def test_those_flags_given_tf_servings_default_ask_for_nothing_and_pass(caplog):
+    with caplog.at_level(logging.WARNING, logger="serving.config.settings"):
+        settings = Settings.load(argv=["--platform_config_file=", "--noprefer_tflite_model",
+                                       "--use_tflite_model=false",
+                                       "--enable_signature_method_name_check=false",
+                                       "--use_alts_credentials=0",
+                                       "--enable_per_model_batching_parameters",
+                                       "--model_name=m"], environ={})
+    assert settings.model_name == "m" and caplog.records == []
+
+
+def test_a_tf_serving_boolean_flag_with_a_value_that_is_no_boolean_is_refused():
+    with pytest.raises(ValueError, match="--prefer_tflite_model: expected true/false"):
+        Settings.load(argv=["--prefer_tflite_model=tflite"], environ={})
+
+
+@pytest.mark.parametrize("argv, asks", [(["--version"], True),
+                                        (["--port=1", "--version=true"], True),
+                                        (["--version=false"], False), (["--port=1"], False)])
+def test_version_is_asked_for_as_tensorflow_model_server_asks_it(argv, asks):
+    assert asks_for_version(argv) is asks
+    Settings.load(argv=argv, environ={})  # --version is a flag, never a setting
 
 
 @pytest.mark.parametrize("argv", [["--no_such_flag=1"], ["--rest_api_timeout=5"], ["stray"]])
