@@ -3,13 +3,16 @@
     python3 scripts/model_tool.py inspect PATH
     python3 scripts/model_tool.py convert SRC DEST --version N [--inputs a=t:0 --outputs b=u:0]
     python3 scripts/model_tool.py check PATH [--request FILE]
+    python3 scripts/model_tool.py sync SRC DST
 
 PATH is a version directory (`models/m/1`) or a model's base path (its newest version is
 used). `inspect` prints every signature like `saved_model_cli show --all` and what the
 server will do with the model; `convert` writes a SavedModel in TensorFlow Serving's layout
 from a Keras file, a frozen graph or a code-defined wrapper's checkpoint; `check` loads the
 model exactly as the server does (warmup and batching included), runs the request (a REST
-body; by default one made from the signature) and prints the answer and the time.
+body; by default one made from the signature) and prints the answer and the time; `sync`
+copies a model repository (a folder, s3://, gs://, az://) into a local TF Serving layout,
+each version whole or not at all: an init container's job (README "Object storage").
 """
 from __future__ import annotations
 
@@ -48,9 +51,9 @@ def inspect(path: str) -> int:
                  else ""))
         for library in getattr(wrapper, "op_libraries", []):
             print(f"  op library needed: {library} (imported when this model loads)")
-        if getattr(wrapper, "restored_variables", 0):
-            print(f"  {wrapper.restored_variables} variables left empty by the SavedModel were "
-                  f"filled from its checkpoint (a Keras 3 tf.saved_model.save export)")
+        fill = getattr(wrapper, "variable_fill", None)
+        if fill is not None and fill.signatures:
+            print(f"  {fill.describe()}")
         for key, signature in sorted(wrapper.signatures.items()):
             print(f"\nsignature_def['{key}']:  method: {signature.method_name or '(none)'}")
             for side, tensors in (("inputs", signature.inputs), ("outputs", signature.outputs)):
@@ -227,10 +230,19 @@ def main(argv=None) -> int:
     checking.add_argument("--request", help="a JSON file with a REST predict body")
     checking.add_argument("--custom_op_libraries", default="",
                           help="as the server's flag: .so files or op-registering modules")
+    syncing = commands.add_parser("sync", help="copy a repository (s3://, gs://, az://, a "
+                                  "folder) into a local TF Serving layout")
+    syncing.add_argument("source")
+    syncing.add_argument("dest")
     args = parser.parse_args(argv)
     import logging
     logging.basicConfig(level=logging.WARNING)
     from serving.config import tf_logs
+    if args.command == "sync":  # no TensorFlow needed: objects in, files out
+        from serving.storage.sync import sync
+        copied = sync(args.source, args.dest)
+        print("\n".join(copied) or f"no whole version found in {args.source}")
+        return 0 if copied else 1
     if args.command != "check":  # check sets TensorFlow up as the server does (app.build_core)
         tf_logs.import_tensorflow()
     try:

@@ -10,7 +10,7 @@ import gc
 import logging
 from typing import Callable
 
-from serving import warmup
+from serving import storage, warmup
 from serving.config.batching import BatchingConfigError, BatchingOptions, options_for_model
 from serving.config.limits import Limits
 from serving.config.model_config import snapshot_for
@@ -21,6 +21,7 @@ from serving.images import Images
 from serving.inference import Inference
 from serving.models.manager import ModelManager
 from serving.models.servable import Servable
+from serving.routing import unloading
 from serving.routing.poller import start_polling
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class ServingCore:
         self.limits = Limits.from_settings(settings)
         self.batching = batching_options(settings)
         self._load_wrapper = load_wrapper
+        storage.configure(settings.model_cache_dir, settings.file_system_poll_wait_seconds)
         self.manager = ModelManager(self._load)
         self.snapshot = snapshot_for(settings)  # the master's reading, shared by every worker
         self.manager.configure(self.snapshot.model_config().model_config_list)
@@ -68,6 +70,7 @@ class ServingCore:
         TF's Python objects make each full collection slow; freezing them removed 80 ms p99
         pauses in the peer measurements (shared/bench/RESULTS.md).
         """
+        unloading.apply_from_disk(self.manager, self.settings)  # unloaded through /v2: stays so
         self.manager.sync_all()
         self.control = start_polling(self.manager, self.settings, self.snapshot)  # after fork
         gc.collect()

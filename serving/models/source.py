@@ -1,45 +1,24 @@
-"""Version directories under a model's base path, and which of them a policy wants loaded."""
+"""Version directories under a model's base path, and which of them a policy wants loaded.
+
+Where the base path lives (a folder, s3://, gs://, az://) is the store's business
+(serving/storage/): these functions pick the store by the path and never branch on it.
+"""
 from __future__ import annotations
 
 import logging
-import os
 import time
 
-log = logging.getLogger(__name__)
+from serving.storage import SETTLE_SECONDS, Fingerprint, store_for
 
-# A version directory whose newest file changed less than this long ago may still be being
-# copied: it is loaded once it has been quiet this long, or unchanged across two scans.
-SETTLE_SECONDS = 1.0
+__all__ = ["SETTLE_SECONDS", "list_versions", "aspired_versions", "fingerprint", "settled",
+           "local_copy"]
+log = logging.getLogger(__name__)
 
 
 def list_versions(base_path: str) -> dict[int, str]:
-    """{version: directory} for the numeric children of base_path (`00000123` is 123).
-
-    Reads through tf.io.gfile, so object stores TensorFlow understands work as well.
-    """
-    import tensorflow as tf
-    try:
-        names = tf.io.gfile.listdir(base_path)
-    except tf.errors.OpError as exc:
-        raise FileNotFoundError(f"cannot list base path {base_path}: {exc.message}") from None
-    versions: dict[int, str] = {}
-    for name in names:
-        name = name.rstrip("/")
-        if not name.isdigit():
-            continue
-        path = os.path.join(base_path, name)
-        if not tf.io.gfile.isdir(path):
-            continue
-        version = int(name)
-        if version in versions:
-            log.warning("two directories give version %d under %s; using %s",
-                        version, base_path, versions[version])
-            continue
-        versions[version] = path
-    if not versions:
-        log.warning("No versions of servable found under base path %s. Did you forget to name "
-                    "your leaf directory as a number (eg. '/1/')?", base_path)
-    return versions
+    """{version: location} for the numeric children of base_path (`00000123` is 123);
+    FileNotFoundError (storage.SourceError for a remote store) when it cannot be read."""
+    return store_for(base_path).versions(base_path)
 
 
 def aspired_versions(policy, available: dict[int, str]) -> list[int]:
@@ -58,24 +37,23 @@ def aspired_versions(policy, available: dict[int, str]) -> list[int]:
     return newest_first[:count]
 
 
-def fingerprint(path: str) -> tuple[int, int, int]:
-    """(file count, total bytes, newest mtime in ns) of a version directory, to see it change."""
-    import tensorflow as tf
-    count = size = newest = 0
-    try:
-        for root, _dirs, files in tf.io.gfile.walk(path):
-            newest = max(newest, tf.io.gfile.stat(root).mtime_nsec)
-            for name in files:
-                stat = tf.io.gfile.stat(os.path.join(root, name))
-                count, size, newest = count + 1, size + stat.length, max(newest, stat.mtime_nsec)
-    except tf.errors.OpError:
-        return (-1, -1, time.time_ns())  # vanished mid-walk: treat as still changing
-    return count, size, newest
+def fingerprint(path: str) -> Fingerprint:
+    """(count, bytes, newest change in ns, ...) of a version, to see it change."""
+    return store_for(path).fingerprint(path)
+
+
+def local_copy(path: str) -> str:
+    """A local folder holding the version at `path`, for the loader: the folder itself, or
+    a checked copy in the cache for a remote store; LoadError when it cannot be had."""
+    return store_for(path).local_copy(path)
 
 
 def settled(now_print: tuple[int, int, int], last_print: tuple[int, int, int] | None) -> bool:
     """True when a directory looks completely copied: quiet for a while, or unchanged since
-    the previous scan (which also covers file systems whose clocks run ahead of ours)."""
+    the previous scan (which also covers file systems whose clocks run ahead of ours).
+    A remote store judges that from its own listings and says so in the fingerprint."""
+    if getattr(now_print, "settled", None) is not None:
+        return now_print.settled
     if now_print == last_print:
         return True
     return now_print[0] >= 0 and time.time_ns() - now_print[2] > SETTLE_SECONDS * 1e9
