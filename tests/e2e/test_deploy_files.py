@@ -18,10 +18,11 @@ import yaml
 
 from serving.config.settings import Settings, env_name
 from tests.support.helpers import ROOT
+from tests.support.kube import K8S_VERSION
 from tests.support.nginx_helpers import DEPLOY, check, render
 
-K8S_VERSION = "1.30.0"   # oldest Kubernetes the manifests promise to work on
-MANIFESTS = sorted((DEPLOY / "k8s").glob("*.yaml"))
+BASE = DEPLOY / "k8s" / "base"   # the Kustomize base (overlays: test_kustomize_overlays.py)
+MANIFESTS = sorted(p for p in BASE.glob("*.yaml") if p.name != "kustomization.yaml")
 
 
 def dockerfile_instructions(path=ROOT / "Dockerfile") -> list[tuple[str, str]]:
@@ -111,6 +112,11 @@ def test_manifest_matches_the_kubernetes_schema(path):
     import kubernetes_validate
     for document in yaml.safe_load_all(path.read_text()):
         kubernetes_validate.validate(document, K8S_VERSION, strict=True)
+
+
+def test_the_base_kustomization_lists_every_manifest_but_the_optional_ingress():
+    listed = yaml.safe_load((BASE / "kustomization.yaml").read_text())["resources"]
+    assert sorted(listed) == sorted(p.name for p in MANIFESTS if p.name != "ingress.yaml")
 
 
 def test_probes_use_readyz_for_traffic_and_healthz_for_life():
