@@ -23,6 +23,16 @@ def pairs():
     return [(row_dense, row_general), (columnar_dense, columnar_general)]
 
 
+def same_answer(fast: dict, slow: dict) -> bool:
+    def rows(answer):
+        body = answer.get("predictions") or answer["outputs"]
+        if isinstance(body, dict):
+            return body["classes"], body["probabilities"]
+        return [r["classes"] for r in body], [r["probabilities"] for r in body]
+    (fast_classes, fast_p), (slow_classes, slow_p) = rows(fast), rows(slow)
+    return fast_classes == slow_classes and np.allclose(fast_p, slow_p, rtol=1e-5, atol=1e-7)
+
+
 def test_the_bodies_take_the_paths_this_test_means():
     import json
     for fast, slow in pairs():
@@ -40,9 +50,11 @@ def test_a_big_nested_float_body_answers_as_the_general_path_from_many_threads(m
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(both, pairs() * 8))
+    # Exactly the same inputs, but not always the same batch-mates: oneDNN's float sums
+    # depend on the batch's size, so answers agree to float32's precision, not to the bit.
     for fast, slow in answers:
-        assert fast == slow
+        assert same_answer(fast, slow)
     rows, columns = answers[0][0], answers[1][0]
     assert [len(row["probabilities"]) for row in rows["predictions"]] == [10, 10, 10]
-    assert [row["probabilities"] for row in rows["predictions"]] == \
-        columns["outputs"]["probabilities"]
+    assert np.allclose([row["probabilities"] for row in rows["predictions"]],
+                       columns["outputs"]["probabilities"], rtol=1e-5, atol=1e-7)
