@@ -12,7 +12,8 @@ from werkzeug.exceptions import Unauthorized
 
 from serving.config.tokens import bearer, is_valid, tokens_from  # noqa: F401  (api.auth.*)
 
-OPEN_ENDPOINTS = frozenset({"ops.healthz", "ops.readyz", "metrics", "static", "openapi.spec"})
+OPEN_ENDPOINTS = frozenset({"ops.healthz", "ops.readyz", "metrics", "static", "openapi.spec",
+                            "oip.live", "oip.ready"})  # /v2/health/*: the protocol's probes
 OPEN_BLUEPRINTS = frozenset({"admin"})  # guarded by the admin token instead
 
 

@@ -14,8 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api import core
 from serving import metrics
 from serving.config.monitoring import metrics_path
-from serving.errors import NotFound, Unavailable
-from serving.models.state import AVAILABLE
+from serving.errors import Unavailable
 
 bp = Blueprint("ops", __name__)
 
@@ -32,18 +31,10 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     inference = core().inference
-    names = inference.model_names()
-    waiting = [name for name in names if not _has_available(inference, name)]
+    waiting = inference.waiting_models()
     if waiting:
         raise Unavailable(f"not ready: no AVAILABLE version of model(s) {', '.join(waiting)}")
-    return {"status": "ready", "models": names}
-
-
-def _has_available(inference, name: str) -> bool:
-    try:
-        return any(status.state == AVAILABLE for status in inference.status(name))
-    except NotFound:   # no version tracked yet (e.g. an empty base path)
-        return False
+    return {"status": "ready", "models": inference.model_names()}
 
 
 def _metrics():

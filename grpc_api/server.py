@@ -21,7 +21,6 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 from grpc_api import servicers
 from serving.config.ssl import read_ssl_config
 from serving.config.tokens import bearer, is_valid, tokens_from
-from serving.models.state import AVAILABLE
 
 log = logging.getLogger(__name__)
 SERVICES = ("tensorflow.serving.PredictionService", "tensorflow.serving.ModelService")
@@ -36,6 +35,19 @@ def call_threads(settings) -> int:
     --threads and at least TF Serving's 4 per CPU. Each call holds its thread while it
     waits for its batch, so the thread count caps the batch a worker can form from gRPC."""
     return settings.grpc_max_threads or max(settings.threads, 4 * (os.cpu_count() or 1))
+
+
+def connection_age(settings, given: list[tuple[str, object]]) -> list[tuple[str, object]]:
+    """grpc's max_connection_age(_grace)_ms from our two settings (off at 0), unless
+    --grpc_channel_arguments names them itself: an explicit channel argument wins."""
+    seconds = settings.grpc_max_connection_age_seconds
+    if seconds <= 0:
+        return []
+    options = {"grpc.max_connection_age_ms": seconds,
+               "grpc.max_connection_age_grace_ms": settings.grpc_max_connection_age_grace_seconds}
+    named = {key for key, _ in given}
+    return [(key, int(max(value, 0) * 1000)) for key, value in options.items()
+            if key not in named]
 
 
 def channel_arguments(text: str) -> list[tuple[str, object]]:
@@ -91,6 +103,7 @@ class GrpcServer:
         self.core, self.settings = core, settings
         self.addresses: list[str] = []
         self._health = None
+        self._health_models: set[str] = set()  # every model health has reported
         self._stop = threading.Event()
         self._lock_file = None
         self._stopped = False
@@ -99,6 +112,7 @@ class GrpcServer:
                    ("grpc.max_receive_message_length", settings.max_request_bytes),
                    ("grpc.max_send_message_length", -1),
                    *channel_arguments(settings.grpc_channel_arguments)]
+        options += connection_age(settings, options)
         self.server = grpc.server(self._pool, options=options,
                                   interceptors=[_Tokens(tokens_from(settings.api_token),
                                                         settings.admin_token)])
@@ -175,12 +189,13 @@ class GrpcServer:
         from grpc_health.v1 import health_pb2
         status = health_pb2.HealthCheckResponse
         inference = self.core.inference
-        for name in inference.model_names():
-            try:
-                ready = any(s.state == AVAILABLE for s in inference.status(name))
-            except Exception:  # noqa: BLE001 - a model without versions yet is not serving
-                ready = False
+        names = inference.model_names()
+        for name in names:
+            ready = bool(inference.available_versions(name))
             self._health.set(f"model/{name}", status.SERVING if ready else status.NOT_SERVING)
+        for name in self._health_models.difference(names):  # removed by a config reload
+            self._health.set(f"model/{name}", status.NOT_SERVING)
+        self._health_models = self._health_models.union(names)
 
     def _watch_models(self) -> None:
         while not self._stop.wait(1.0):

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q -r requirements-dev.txt
-APT_PACKAGES=(nginx chromium)   # Debian packages the end-to-end tests drive, e.g. nginx, chromium
+APT_PACKAGES=(nginx chromium libb64-0d prometheus)   # Debian packages the end-to-end tests drive; libb64-0d: perf_analyzer links it; prometheus: the autoscaling queries
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -14,9 +14,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from serving import metrics
 from serving.config.limits import Limits
-from serving.errors import FailedPrecondition, InvalidArgument, Unimplemented
-from serving.models.manager import ModelManager
+from serving.errors import FailedPrecondition, InvalidArgument, NotFound, Unimplemented
+from serving.models.manager import AVAILABLE, ModelManager
+from serving.routing import unloading
 
 CLASSIFY = "tensorflow/serving/classify"
 REGRESS = "tensorflow/serving/regress"
@@ -47,11 +49,16 @@ class SignatureNotFound(FailedPrecondition):
 
 
 class Target:
-    """A spec resolved to one loaded version, leased until `close()` (or the `with` ends)."""
+    """A spec resolved to one loaded version, leased until `close()` (or the `with` ends).
+    A request's Target (not warmup's) also counts it in its model's in-flight gauge: every
+    front resolves here, and the lease lasts until the request's answer is made."""
 
-    def __init__(self, servable, spec: ModelSpec):
+    def __init__(self, servable, spec: ModelSpec, in_flight=None):
         self.servable, self.spec = servable, spec
         self._held = True
+        self._in_flight = in_flight
+        if in_flight is not None:
+            in_flight.inc()
 
     @property
     def version(self) -> int:
@@ -67,6 +74,8 @@ class Target:
         if self._held:
             self._held = False
             self.servable.release()
+            if self._in_flight is not None:
+                self._in_flight.dec()
 
     def __enter__(self) -> "Target":
         return self
@@ -99,7 +108,8 @@ class Inference:
     # -- lookups -------------------------------------------------------------------------------
     def resolve(self, spec: ModelSpec) -> Target:
         """NotFound (unknown model or version), InvalidArgument (unknown label), or a Target."""
-        return Target(self.manager.acquire(spec.name, spec.version, spec.label), spec)
+        servable = self.manager.acquire(spec.name, spec.version, spec.label)
+        return Target(servable, spec, metrics.in_flight(servable.name))
 
     def model_names(self) -> list[str]:
         return self.manager.model_names()
@@ -110,6 +120,20 @@ class Inference:
     def status(self, name: str, version: int | None = None):
         """Every tracked version of a model, newest first (TF Serving's GetModelStatus)."""
         return self.manager.status(name, version)
+
+    # -- readiness: /readyz, gRPC health and the Open Inference Protocol read it here ----------
+    def available_versions(self, name: str) -> list[int]:
+        """A model's AVAILABLE versions, oldest first; [] for none yet or an unknown model."""
+        try:
+            return sorted(s.version for s in self.status(name) if s.state == AVAILABLE)
+        except NotFound:  # no version tracked yet (e.g. an empty base path)
+            return []
+
+    def waiting_models(self) -> list[str]:
+        """The models that should serve and have no AVAILABLE version: while there is one the
+        server is not ready (a model an operator unloaded on purpose is not waited for)."""
+        return [name for name in self.model_names() if not self.available_versions(name)
+                and not unloading.is_unloaded(self.manager, name)]
 
     def metadata(self, spec: ModelSpec):
         """(version answering, SignatureDefMap proto): every signature, TF2's init op too."""

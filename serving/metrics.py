@@ -7,6 +7,7 @@ The contract (names and arguments) is what the rest of the core relies on:
   observe_load(model, version, seconds, state)             a load attempt ended in `state`
   set_model_state(model, version, state)                   any other state change (None: gone)
   worker_up()                                              this process has built its app
+  in_flight(model)                                         the gauge a request holds +1 on
 prometheus_client is imported on first use, never at import time: it picks single- or
 multi-process storage when imported, and gunicorn's master sets PROMETHEUS_MULTIPROC_DIR
 (deploy/gunicorn.conf.py) before it forks the workers that record.
@@ -58,6 +59,11 @@ def _build() -> SimpleNamespace:
         load=Histogram("serving_model_load_seconds", "Time to load a model version, by the "
                        "state the load ended in", ("model", "version", "state"),
                        buckets=_LOAD_BUCKETS, registry=registry),
+        # What autoscalers scale on (deploy/k8s/autoscaling/): every front's requests, from
+        # the version lookup to the answer (batch queue wait included), summed over workers.
+        in_flight=Gauge("serving_requests_in_flight", "Requests being answered now (REST, "
+                        "gRPC, Open Inference Protocol), by model, summed over workers",
+                        ("model",), multiprocess_mode="livesum", registry=registry),
         workers=Gauge("serving_workers", "Worker processes serving, their models loaded",
                       multiprocess_mode="livesum", registry=registry),
         state=Gauge("serving_model_version_state", "Worker processes holding this model "
@@ -87,7 +93,7 @@ def _series(hook: str, *labels: str) -> tuple:
         m = _m()
         found = {"request": (m.requests, m.latency),
                  "batch": (m.batch_size, m.queue_wait, m.run),
-                 "queue": (m.queue_length,)}[hook]
+                 "queue": (m.queue_length,), "in_flight": (m.in_flight,)}[hook]
         found = _children.setdefault(key, tuple(metric.labels(*labels) for metric in found))
     return found
 
@@ -111,6 +117,11 @@ def set_queue_length(model: str, version: str, signature: str, length: int) -> N
     _series("queue", model, version, signature)[0].set(length)
 
 
+def in_flight(model: str):
+    """The model's in-flight gauge (its inc/dec are per process; a scrape sums live workers)."""
+    return _series("in_flight", model)[0]
+
+
 def observe_load(model: str, version: str, seconds: float, state: str) -> None:
     _m().load.labels(model, str(version), state).observe(seconds)
     set_model_state(model, version, state)
@@ -131,6 +142,18 @@ def set_model_state(model: str, version: str, state: str | None) -> None:
 def worker_up() -> None:
     """Counted until the process exits (gunicorn's child_exit hook drops a dead worker)."""
     _m().workers.set(1)
+
+
+def families():
+    """Every metric family with its samples, summed over all gunicorn workers when forked
+    (what the exposition prints; the Open Inference Protocol's statistics read them)."""
+    registry = _m().registry
+    if multiprocess_dir():
+        from prometheus_client import CollectorRegistry
+        from prometheus_client.multiprocess import MultiProcessCollector
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    return registry.collect()
 
 
 def exposition() -> tuple[bytes, str]:

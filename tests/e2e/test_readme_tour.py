@@ -6,6 +6,7 @@ import json
 import re
 import shlex
 import subprocess
+import sys
 
 import pytest
 
@@ -77,3 +78,31 @@ def test_each_way_of_starting_the_server_in_the_tour_serves(command):
         assert reply.json() == {"predictions": [2.5]}
     finally:
         server.stop()
+
+
+def oip_examples() -> tuple[list[str], str]:
+    """The curl lines and the Python example of the "Open Inference Protocol" section."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Open Inference Protocol", 1)[1].split("\n## ", 1)[0]
+    shell = re.findall(r"^```sh\n(.*?)^```", section, re.M | re.S)
+    python = re.findall(r"^```python\n(.*?)^```", section, re.M | re.S)
+    return [line for block in shell for line in block.splitlines() if line.startswith("curl ")], \
+        python[0]
+
+
+def test_the_oip_curl_example_answers_as_the_readme_says(server):
+    (command,) = oip_examples()[0]
+    run = subprocess.run(command.replace("localhost:8501", f"127.0.0.1:{server.port}"),
+                         shell=True, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    answer = json.loads(run.stdout)
+    assert answer["outputs"][0]["data"] == [2.5, 3.0, 4.5] and answer["model_version"] == "123"
+
+
+def test_the_oip_tritonclient_example_runs_as_written(server):
+    code = oip_examples()[1].replace("localhost:8501", f"127.0.0.1:{server.port}")
+    assert len(code.strip().splitlines()) <= 10
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "[2.5 3.  4.5]" in run.stdout and "'FP32'" in run.stdout

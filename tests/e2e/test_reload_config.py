@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -28,6 +30,8 @@ pytestmark = pytest.mark.e2e
 Code = grpc.StatusCode
 X = np.array([[1.0], [2.0]], np.float32)
 END = get_model_status_pb2.ModelVersionStatus.END
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
 # Each channel its own connection, so that fresh channels land on every worker (SO_REUSEPORT).
 OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
@@ -52,7 +56,8 @@ def folders(tmp_path_factory):
 def server(folders):
     models, config = folders
     process = ServerProcess(f"--model_config_file={config}", "--workers=2",
-                            f"--access_log={config.parent / 'access.log'}")
+                            f"--access_log={config.parent / 'access.log'}",
+                            "--enable_grpc_healthcheck_service")
     yield process
     process.stop()
 
@@ -168,6 +173,23 @@ def test_a_removed_model_lists_its_versions_in_end_and_predict_is_not_found(serv
         r'"GET /v1/models/half_plus_three HTTP/1.1" .* pid=<(\d+)>')
     assert [json.loads(text)["model_version_status"] for text in rest] == [[
         {"version": "123", "state": "END", "status": {"error_code": "OK", "error_message": ""}}]]
+    time.sleep(1.5)  # the health thread's tick
+    # NOT_SERVING, or NOT_FOUND on a worker whose health never saw the short-lived model
+    assert health_of(server, "model/half_plus_three") <= {NOT_SERVING, Code.NOT_FOUND}
+    assert health_of(server, "model/half_plus_two") == {SERVING}
+
+
+def health_of(server, service: str) -> set:
+    """grpc.health.v1's answers for `service` over 8 fresh connections (both workers)."""
+    answers = set()
+    for _ in range(8):
+        with grpc.insecure_channel(server.grpc_target, options=OWN_CONNECTION) as channel:
+            try:
+                answers.add(health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=service), timeout=30).status)
+            except grpc.RpcError as error:
+                answers.add(error.code())
+    return answers
 
 
 def test_a_changed_base_path_is_followed_as_tf_serving_follows_it(server, folders):

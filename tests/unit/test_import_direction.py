@@ -15,11 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS = {
     "serving.errors": 0, "serving.metrics": 0,
     "serving.config": 1,
-    "serving.batching": 2,
+    "serving.batching": 2, "serving.storage": 2,
     "serving.models": 3,
     "serving.routing": 4,
     "serving.inference": 5, "serving.images": 5, "serving.featurized": 5, "serving.core": 5,
-    "serving.tensor_proto": 5, "serving.requests": 5, "serving.warmup": 5,
+    "serving.tensor_proto": 5, "serving.requests": 5, "serving.warmup": 5, "serving.oip": 5,
     "api": 6, "grpc_api": 6,
     "app": 7, "wsgi": 7,
 }

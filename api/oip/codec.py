@@ -1,0 +1,187 @@
+"""OIP inference bodies over HTTP: JSON, and the binary tensor data extension in both directions.
+
+A body is a JSON header, then (when `Inference-Header-Content-Length` says where the JSON
+ends) the binary inputs in the order of the inputs that declare `binary_data_size`. Every
+length is checked against the bytes received before anything is sliced or allocated. The
+body needs no Content-Type: tritonclient.http sends none.
+
+Outputs go back as JSON `data`, or as binary when the output's `binary_data` parameter (else
+the request's `binary_data_output`) asks; a BYTES output that is not UTF-8 text always goes
+binary, since JSON cannot carry it. JSON has no NaN or Infinity: such values are written as
+null (read back as NaN); the binary form keeps them exactly.
+"""
+from __future__ import annotations
+
+import dataclasses
+import zlib
+
+import orjson
+
+from api.codec import jsonio
+from serving.config.limits import Limits
+from serving.errors import InvalidArgument
+from serving.oip.datatypes import of_array, to_raw, to_values
+from serving.oip.service import InferResult, InputTensor
+
+HEADER = "Inference-Header-Content-Length"
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+@dataclasses.dataclass
+class InferRequest:
+    id: object
+    inputs: list[InputTensor]
+    outputs: list[str] | None
+    binary: dict[str, bool]          # per requested output
+    binary_default: bool
+    signature: str
+    classification: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+def inflate(body: bytes, encoding: str, limit: int) -> bytes:
+    """A gzip- or deflate-compressed body (tritonclient's request_compression_algorithm),
+    never inflated past the body limit."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise InvalidArgument(f"unsupported Content-Encoding '{encoding}'")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise InvalidArgument(f"cannot decompress the {encoding} request body: {exc}") from None
+    if len(data) > limit or not inflater.eof:
+        raise InvalidArgument(f"the {encoding} request body is truncated or inflates past "
+                              f"{limit} bytes")
+    return data
+
+
+def split(body: bytes, header_length) -> tuple[bytes, memoryview | None]:
+    """(JSON header, binary part or None) as `Inference-Header-Content-Length` divides them."""
+    if header_length is None:
+        return body, None
+    text = header_length.strip()
+    if not text.isdigit() or not text.isascii():
+        raise InvalidArgument(f"{HEADER} must be a non-negative integer, got '{header_length}'")
+    length = int(text)
+    if length > len(body):
+        raise InvalidArgument(f"{HEADER} is {length}, but the body holds only {len(body)} bytes")
+    if length == 0:
+        raise InvalidArgument(f"a raw binary body ({HEADER}: 0) is not supported: send a JSON "
+                              f"header describing the inputs")
+    return body[:length], memoryview(body)[length:]
+
+
+def _object(value, what: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{what} must be a JSON object")
+    return value
+
+
+def _flag(parameters: dict, key: str, default: bool) -> bool:
+    value = parameters.get(key, default)
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"parameter '{key}' must be true or false")
+    return value
+
+
+def decode(body: bytes, header_length, limits: Limits) -> InferRequest:
+    head, binary = split(body, header_length)
+    document = jsonio.loads(head, limits)
+    if not isinstance(document, dict):
+        raise InvalidArgument("the inference request must be a JSON object")
+    parameters = _object(document.get("parameters"), "'parameters'")
+    signature = parameters.get("signature_name", "")
+    if not isinstance(signature, str):
+        raise InvalidArgument("parameter 'signature_name' must be a string")
+    raw_inputs = document.get("inputs")
+    if not isinstance(raw_inputs, list):
+        raise InvalidArgument("the inference request needs an 'inputs' list")
+    inputs, offset = [], 0
+    available = len(binary) if binary is not None else 0
+    for item in raw_inputs:
+        if not isinstance(item, dict):
+            raise InvalidArgument("each of 'inputs' must be a JSON object")
+        name = item.get("name")
+        if not isinstance(name, str):
+            raise InvalidArgument("each input needs a string 'name'")
+        if not isinstance(item.get("datatype"), str):
+            raise InvalidArgument(f"input '{name}' needs a string 'datatype'")
+        if "shape" not in item:
+            raise InvalidArgument(f"input '{name}' needs a 'shape'")
+        size = _object(item.get("parameters"), f"the parameters of input '{name}'") \
+            .get("binary_data_size")
+        tensor = InputTensor(name, item["datatype"], item["shape"])
+        if size is not None:
+            if "data" in item:
+                raise InvalidArgument(f"input '{name}' has both 'data' and 'binary_data_size'")
+            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+                raise InvalidArgument(f"'binary_data_size' of input '{name}' must be a "
+                                      f"non-negative integer")
+            if binary is None:
+                raise InvalidArgument(f"input '{name}' declares 'binary_data_size' but the "
+                                      f"request has no valid '{HEADER}' header")
+            if offset + size > available:
+                raise InvalidArgument(f"input '{name}' declares {size} bytes of binary data, "
+                                      f"but only {available - offset} remain in the body")
+            tensor.raw = binary[offset:offset + size]
+            offset += size
+        elif "data" in item:
+            tensor.values = item["data"]
+        else:
+            raise InvalidArgument(f"input '{name}' has neither 'data' nor 'binary_data_size'")
+        inputs.append(tensor)
+    if offset != available:
+        raise InvalidArgument(f"the body holds {available - offset} bytes of binary data that "
+                              f"no input claims")
+    outputs, binary_flags, classes = None, {}, {}
+    if document.get("outputs") is not None:
+        if not isinstance(document["outputs"], list):
+            raise InvalidArgument("'outputs' must be a list")
+        outputs = []
+        for item in document["outputs"]:
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                raise InvalidArgument("each of 'outputs' must be an object with a string "
+                                      "'name'")
+            options = _object(item.get("parameters"), f"the parameters of output "
+                                                       f"'{item['name']}'")
+            if options.get("classification") is not None:
+                classes[item["name"]] = options["classification"]
+            if "binary_data" in options:
+                binary_flags[item["name"]] = _flag(options, "binary_data", False)
+            outputs.append(item["name"])
+    return InferRequest(document.get("id"), inputs, outputs, binary_flags,
+                        _flag(parameters, "binary_data_output", False), signature, classes)
+
+
+def encode(request: InferRequest, result: InferResult) -> tuple[bytes, dict[str, str]]:
+    """(body, headers) of the answer: JSON alone, or JSON then the binary outputs."""
+    outputs, blobs = [], []
+    for name, array in result.outputs:
+        entry = {"name": name, "datatype": of_array(array), "shape": list(array.shape)}
+        values = None
+        if not request.binary.get(name, request.binary_default):
+            values = to_values(array)
+        if values is None:
+            blob = to_raw(array)
+            blobs.append(blob)
+            entry["parameters"] = {"binary_data_size": len(blob)}
+        else:
+            entry["data"] = values
+        outputs.append(entry)
+    answer = {"model_name": result.model_name, "model_version": result.model_version}
+    if request.id is not None:
+        answer["id"] = request.id
+    answer["outputs"] = outputs
+    head = orjson.dumps(answer, option=_OPTIONS)
+    if not blobs:
+        return head, {"Content-Type": "application/json"}
+    return b"".join([head, *blobs]), {"Content-Type": "application/octet-stream",
+                                      HEADER: str(len(head))}
+
+
+def dumps(payload) -> bytes:
+    return orjson.dumps(payload, option=_OPTIONS)

@@ -1,0 +1,53 @@
+"""The OIP front's error table: core error types → HTTP status and `{"error": "..."}`.
+
+As Triton 2.51, OpenVINO Model Server and MLServer answer: 400 for a bad request (a size
+limit too: the protocol has no 413 for a declared shape), 404 for an unknown model or
+version, 503 when the server cannot take the request now. Registered on the /v2 blueprints,
+so TF Serving's table (api/errors.py) keeps answering /v1.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Response
+from werkzeug.exceptions import HTTPException
+
+from api.oip.codec import dumps
+from serving.errors import ServingError
+
+log = logging.getLogger(__name__)
+
+HTTP_STATUS = {
+    "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RANGE": 400,
+    "NOT_FOUND": 404, "ALREADY_EXISTS": 409, "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403,
+    "RESOURCE_EXHAUSTED": 429, "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504,
+    "CANCELLED": 499, "UNIMPLEMENTED": 501, "INTERNAL": 500, "UNKNOWN": 500, "DATA_LOSS": 500,
+}
+
+
+def error_response(message: str, status: int, **extra) -> Response:
+    return Response(dumps({"error": message, **extra}), status=status,
+                    mimetype="application/json")
+
+
+def _serving_error(error: ServingError) -> Response:
+    return error_response(error.message, HTTP_STATUS.get(error.code, 500))
+
+
+def _http_error(error: HTTPException) -> Response:
+    response = error_response(error.description or error.name, error.code or 500)
+    for key, value in error.get_headers():
+        if key.lower() != "content-type":
+            response.headers[key] = value
+    return response
+
+
+def _unexpected(error: Exception) -> Response:
+    log.exception("unhandled error in an Open Inference Protocol call")
+    return error_response("Internal error; see the server log", 500)
+
+
+def init_blueprint(bp) -> None:
+    bp.register_error_handler(ServingError, _serving_error)
+    bp.register_error_handler(HTTPException, _http_error)
+    bp.register_error_handler(Exception, _unexpected)

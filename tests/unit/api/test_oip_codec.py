@@ -1,0 +1,63 @@
+"""The /v2 body codec (api/oip/codec.py): JSON and binary inputs side by side, binary outputs
+as asked, and the framing checked before a byte is sliced."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from api.oip import codec
+from serving.config.limits import DEFAULT
+from serving.errors import InvalidArgument
+from serving.oip.service import InferResult
+
+
+def _body(document, *blobs):
+    head = json.dumps(document).encode()
+    return head + b"".join(blobs), str(len(head))
+
+
+def test_json_and_binary_inputs_mix_and_binary_ones_are_sliced_in_order():
+    body, length = _body({"id": 7, "inputs": [
+        {"name": "a", "datatype": "INT32", "shape": [1], "parameters": {"binary_data_size": 4}},
+        {"name": "b", "datatype": "FP32", "shape": [2], "data": [1, 2]},
+        {"name": "c", "datatype": "UINT8", "shape": [2], "parameters": {"binary_data_size": 2}}],
+        "outputs": [{"name": "y", "parameters": {"binary_data": True}}]},
+        b"\x01\0\0\0", b"\x05\x06")
+    request = codec.decode(body, length, DEFAULT)
+    assert [bytes(t.raw) if t.raw is not None else t.values for t in request.inputs] == \
+        [b"\x01\0\0\0", [1, 2], b"\x05\x06"]
+    assert request.id == 7 and request.outputs == ["y"] and request.binary == {"y": True}
+
+
+@pytest.mark.parametrize("length", ["x", "-1", "99999", "0"])
+def test_a_bad_header_length_is_an_invalid_argument(length):
+    body, _ = _body({"inputs": []})
+    with pytest.raises(InvalidArgument):
+        codec.decode(body, length, DEFAULT)
+
+
+def test_binary_outputs_follow_the_json_header_with_its_length_in_the_header():
+    request = codec.decode(json.dumps({"inputs": [], "parameters": {"binary_data_output": True}})
+                           .encode(), None, DEFAULT)
+    result = InferResult("m", "1", [("y", np.array([1.5, 2.5], np.float32))])
+    body, headers = codec.encode(request, result)
+    head = json.loads(body[:int(headers[codec.HEADER])])
+    assert head["outputs"][0]["parameters"] == {"binary_data_size": 8}
+    assert np.frombuffer(body[int(headers[codec.HEADER]):], np.float32).tolist() == [1.5, 2.5]
+
+
+def test_json_outputs_have_no_nan_literals():
+    request = codec.decode(b'{"inputs": []}', None, DEFAULT)
+    result = InferResult("m", "1", [("y", np.array([np.nan, np.inf], np.float64))])
+    body, headers = codec.encode(request, result)
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body)["outputs"][0]["data"] == [None, None]
+
+
+def test_gzip_bodies_inflate_within_the_limit():
+    import gzip
+    assert codec.inflate(gzip.compress(b"{}"), "gzip", 100) == b"{}"
+    with pytest.raises(InvalidArgument):
+        codec.inflate(gzip.compress(b"0" * 1000), "gzip", 100)
