@@ -163,6 +163,14 @@ class Settings:
                                      "worker: <path> for the first, <path>.<n> for the others)")
     grpc_channel_arguments: str = _setting("", "gRPC", "grpc server options, k=v,k=v (e.g. "
                                            "grpc.max_connection_age_ms=2000)")
+    # Ours (TF Serving keeps connections forever): a client's one HTTP/2 connection sticks to
+    # one worker and one pod; closing it now and then makes the client reconnect (and
+    # re-resolve), so long-lived channels spread over workers and new pods.
+    grpc_max_connection_age_seconds: float = _setting(
+        30.0, "gRPC", "close a client's connection after this long (it reconnects, spreading "
+        "over workers and pods); 0: never")
+    grpc_max_connection_age_grace_seconds: float = _setting(
+        10.0, "gRPC", "time calls in flight on a closing connection get to finish")
     grpc_max_threads: int = _setting(0, "gRPC", "threads handling gRPC calls per worker; "
                                      "0: as many as --threads, at least 4 per CPU")
     ssl_config_file: str = _setting("", "gRPC", "TF Serving's SSLConfig text file: server key "
