@@ -24,6 +24,7 @@ from tests.support.helpers import (
     wait_until,
     write_config,
 )
+from tests.support.slow_model import export_slow_model
 from tests.support.workers import worker_pids
 
 pytestmark = pytest.mark.e2e
@@ -176,13 +177,14 @@ def test_a_worker_killed_under_grpc_load_loses_nothing_for_clients_that_retry(tm
 def test_one_worker_batches_as_many_grpc_calls_at_once_as_it_has_rest_threads(tmp_path):
     """Each gRPC call holds its thread while it waits for its batch, so the call threads cap
     the batch. With --threads above TF Serving's 4 per CPU, a worker has that many call
-    threads: the calls, all sent at once, meet in batches larger than 4 per CPU allows."""
+    threads: while one slow run holds the batcher, the other calls queue up and then meet in
+    one batch larger than 4 per CPU allows (a tiny model alone answers calls as they come)."""
     floor = 4 * (os.cpu_count() or 1)               # TF Serving's call threads
     bound = 1 << (floor - 1).bit_length()            # a histogram bucket at or above it
     threads = 2 * bound
-    copy_version("saved_model_half_plus_two_cpu", tmp_path / "hpt", 1)
-    config = write_config(tmp_path / "models.config", {"hpt": tmp_path / "hpt"})
-    params = tmp_path / "batching.txt"  # a batch waits a second to fill up: every call meets
+    export_slow_model(tmp_path / "slow" / "1")       # sleeps max(x) ms, answers 2x
+    config = write_config(tmp_path / "models.config", {"slow": tmp_path / "slow"})
+    params = tmp_path / "batching.txt"
     params.write_text(f"max_batch_size {{ value: {threads} }} "
                       "batch_timeout_micros { value: 1000000 } num_batch_threads { value: 1 }")
     server = ServerProcess(f"--model_config_file={config}", "--workers=1",
@@ -191,15 +193,17 @@ def test_one_worker_batches_as_many_grpc_calls_at_once_as_it_has_rest_threads(tm
     try:
         with grpc.insecure_channel(server.grpc_target) as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-            values = [float(v) for v in range(threads)]
+            values = [1500.0] + [float(v) for v in range(threads - 1)]  # the first: 1.5 s
             with ThreadPoolExecutor(threads) as pool:
-                answers = list(pool.map(lambda v: grpc_predict(
-                    stub, "hpt", np.array([[v]], np.float32)), values))
-        assert [list(a.outputs["y"].float_val) for a in answers] == [[v / 2 + 2]
-                                                                   for v in values]
+                slow = pool.submit(grpc_predict, stub, "slow", np.array([[values[0]]], np.float32))
+                time.sleep(0.5)  # it holds the batcher's one slot; the rest queue behind it
+                rest = list(pool.map(lambda v: grpc_predict(
+                    stub, "slow", np.array([[v]], np.float32)), values[1:]))
+                answers = [slow.result(), *rest]
+        assert [list(a.outputs["y"].float_val) for a in answers] == [[2 * v] for v in values]
         page = requests.get(server.url + "/monitoring/prometheus/metrics", timeout=10).text
         samples = [s for family in text_string_to_metric_families(page) for s in family.samples
-                   if s.labels.get("model") == "hpt"]
+                   if s.labels.get("model") == "slow"]
         within = sum(s.value for s in samples if s.name == "serving_batch_size_bucket"
                      and float(s.labels["le"]) == bound)
         batches = sum(s.value for s in samples if s.name == "serving_batch_size_count")
