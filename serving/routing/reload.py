@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+from serving import storage
 from serving.config.model_config import ConfigError, platform
 from serving.errors import FailedPrecondition, InvalidArgument
 from serving.models.state import AVAILABLE, LABEL_REQUEST, LOADING
@@ -76,7 +77,18 @@ def outcome(name: str, versions) -> str | None:
 
 def never_loaded(name: str, base_path: str) -> str:
     """The entry for a model with no version to load (TF Serving would wait forever)."""
-    why = (f"Could not find base path {base_path} for servable {name}"
-           if not os.path.isdir(base_path) else
-           f"No versions of servable {name} found under base path {base_path}")
+    why = (f"No versions of servable {name} found under base path {base_path}"
+           if _exists(base_path) else
+           f"Could not find base path {base_path} for servable {name}")
     return f"{{{{name: {name} version: 0}} due to error: NOT_FOUND: {why}}}, "
+
+
+def _exists(base_path: str) -> bool:
+    """A folder, or a bucket prefix its store can list (s3://, gs://, az://)."""
+    if not storage.is_remote(base_path):
+        return os.path.isdir(base_path)
+    try:
+        storage.store_for(base_path).versions(base_path)
+    except OSError:  # the store's SourceError: missing bucket, wrong key, unreachable
+        return False
+    return True
