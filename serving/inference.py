@@ -17,7 +17,7 @@ import numpy as np
 from serving import metrics
 from serving.config.limits import Limits
 from serving.errors import FailedPrecondition, InvalidArgument, NotFound, Unimplemented
-from serving.models.manager import AVAILABLE, ModelManager
+from serving.models.manager import ModelManager
 from serving.routing import unloading
 
 CLASSIFY = "tensorflow/serving/classify"
@@ -121,13 +121,17 @@ class Inference:
         """Every tracked version of a model, newest first (TF Serving's GetModelStatus)."""
         return self.manager.status(name, version)
 
+    def statuses(self, name: str) -> list:
+        """status(name), or [] for a model with no version tracked yet, or unknown."""
+        try:
+            return self.status(name)
+        except NotFound:
+            return []
+
     # -- readiness: /readyz, gRPC health and the Open Inference Protocol read it here ----------
     def available_versions(self, name: str) -> list[int]:
         """A model's AVAILABLE versions, oldest first; [] for none yet or an unknown model."""
-        try:
-            return sorted(s.version for s in self.status(name) if s.state == AVAILABLE)
-        except NotFound:  # no version tracked yet (e.g. an empty base path)
-            return []
+        return sorted(self.manager.available(name)) if self.manager.knows(name) else []
 
     def waiting_models(self) -> list[str]:
         """The models that should serve and have no AVAILABLE version: while there is one the

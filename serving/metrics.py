@@ -144,24 +144,24 @@ def worker_up() -> None:
     _m().workers.set(1)
 
 
+def _summed():
+    """This process's registry, or one summing every gunicorn worker's files when forked."""
+    if not multiprocess_dir():
+        return _m().registry
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return registry
+
+
 def families():
     """Every metric family with its samples, summed over all gunicorn workers when forked
     (what the exposition prints; the Open Inference Protocol's statistics read them)."""
-    registry = _m().registry
-    if multiprocess_dir():
-        from prometheus_client import CollectorRegistry
-        from prometheus_client.multiprocess import MultiProcessCollector
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
-    return registry.collect()
+    return _summed().collect()
 
 
 def exposition() -> tuple[bytes, str]:
     """(body, content type) of every metric, summed over all gunicorn workers when forked."""
-    from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
-    registry = _m().registry
-    if multiprocess_dir():
-        from prometheus_client.multiprocess import MultiProcessCollector
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
-    return generate_latest(registry), CONTENT_TYPE_PLAIN_0_0_4
+    from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+    return generate_latest(_summed()), CONTENT_TYPE_PLAIN_0_0_4

@@ -12,17 +12,12 @@ import logging
 from flask import Response
 from werkzeug.exceptions import HTTPException
 
+from api.errors import HTTP_STATUS  # the canonical code → HTTP table, shared
 from api.oip.codec import dumps
 from serving.errors import ServingError
 
 log = logging.getLogger(__name__)
 
-HTTP_STATUS = {
-    "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RANGE": 400,
-    "NOT_FOUND": 404, "ALREADY_EXISTS": 409, "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403,
-    "RESOURCE_EXHAUSTED": 429, "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504,
-    "CANCELLED": 499, "UNIMPLEMENTED": 501, "INTERNAL": 500, "UNKNOWN": 500, "DATA_LOSS": 500,
-}
 
 
 def error_response(message: str, status: int, **extra) -> Response:

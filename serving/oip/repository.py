@@ -3,7 +3,7 @@ model and version, and unload / load, kept in the routing state file (serving/ro
 unloading.py) so that every worker, and every restarted one, applies them."""
 from __future__ import annotations
 
-from serving.errors import FailedPrecondition, InvalidArgument, NotFound
+from serving.errors import FailedPrecondition, InvalidArgument
 from serving.models.state import AVAILABLE, END, LOADING, START, UNLOADING
 from serving.routing import store as routing_store
 from serving.routing import unloading
@@ -22,10 +22,7 @@ class Repository:
         entries = []
         for name in self.oip.inference.model_names():
             unloaded = unloading.is_unloaded(self.oip.manager, name)
-            try:
-                statuses = self.oip.inference.status(name)
-            except NotFound:
-                statuses = []
+            statuses = self.oip.inference.statuses(name)
             if not statuses:
                 entries.append({"name": name, "state": "UNAVAILABLE",
                                 "reason": "unloaded" if unloaded else "no version found"})
@@ -60,10 +57,7 @@ class Repository:
         self.oip.manager.sync(name)
 
     def _tracked(self, name: str) -> bool:
-        try:
-            return bool(self.oip.inference.status(name))
-        except NotFound:
-            return False
+        return bool(self.oip.inference.statuses(name))
 
     @staticmethod
     def _check_parameters(parameters, known: tuple[str, ...], verb: str) -> None:

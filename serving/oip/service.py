@@ -16,7 +16,6 @@ import numpy as np
 from serving.batching.plan import plan_for
 from serving.errors import InvalidArgument, NotFound
 from serving.inference import ModelSpec, Target
-from serving.models.state import AVAILABLE
 from serving.oip import classification, datatypes, statistics
 from serving.oip.repository import Repository
 from serving import version as this_server
@@ -190,7 +189,7 @@ class OpenInference:
             feeds = {t.name: _decode(t) for t in inputs}
             results = self.inference.predict(target, feeds, tuple(wanted), timeout)
             order = wanted or list(sig.outputs)
-            batched = plan_for(sig) is not None
+            batched = bool(classes) and plan_for(sig) is not None  # only classification asks
             return InferResult(name, str(target.version), [
                 (alias, classification.classify(np.asarray(results[alias]), classes[alias], batched)
                  if alias in classes else np.asarray(results[alias])) for alias in order])
@@ -200,26 +199,20 @@ class OpenInference:
         number = parse_version(version)
         if name:
             self._known(name)
-            if number is not None and number not in {s.version for s in self._statuses(name)}:
+            if number is not None and number not in {s.version for s in self.inference.statuses(name)}:
                 raise NotFound(f"Request for unknown model: '{name}' version {number} is not "
                                f"found")
         counters = statistics.collect()
         names = [name] if name else self.inference.model_names()
         stats = []
         for model in names:
-            versions = {str(s.version) for s in self._statuses(model) if s.state == AVAILABLE}
+            versions = {str(v) for v in self.inference.available_versions(model)}
             versions |= {v for (m, v) in counters if m == model}
             if number is not None:
                 versions = {str(number)}
             for v in sorted(versions, key=int):
                 stats.append(statistics.model_statistics(model, v, counters.get((model, v))))
         return {"model_stats": stats}
-
-    def _statuses(self, name: str):
-        try:
-            return self.inference.status(name)
-        except NotFound:
-            return []
 
 
 def _shape(spec) -> list[int]:

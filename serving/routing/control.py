@@ -100,11 +100,7 @@ class VersionControl:
             return changed
 
     def _changed(self, path: str, force: bool) -> bool:
-        try:
-            with open(path, "rb") as handle:
-                now = digest(handle.read())
-        except OSError:
-            now = None
+        now = _digest_of(path)
         if not force and path in self._seen and self._seen[path] == now:
             return False
         self._seen[path] = now
@@ -129,8 +125,8 @@ class VersionControl:
         source = self.config_file
         if not source:
             return self._configure_from_settings(rescan)
-        if source == flag and not (watch_config or force):
-            now = self._seen.get(flag)  # not read again while its polling is off
+        if source == flag and not force:
+            now = self._seen.get(flag)  # digested just above, or not polled: not read again
         else:
             now = _digest_of(source)
         if not force and self._applied == (source, now):

@@ -15,6 +15,8 @@ import re
 import shutil
 import tempfile
 
+from serving.config.model_config import atomic_write
+
 
 class BaseCache:
     def __init__(self, root: str, uri: str):
@@ -42,10 +44,7 @@ class BaseCache:
 
     def write_state(self, state: dict) -> None:
         """Written beside and renamed over: a reader never sees half a file."""
-        handle, temporary = tempfile.mkstemp(prefix=".state.", dir=self.folder)
-        with os.fdopen(handle, "w") as out:
-            json.dump(state, out)
-        os.replace(temporary, os.path.join(self.folder, "state.json"))
+        atomic_write(os.path.join(self.folder, "state.json"), json.dumps(state))
 
     def path(self, name: str) -> str:
         return os.path.join(self.folder, name)
