@@ -44,14 +44,17 @@ def create_app(config: Settings | Mapping[str, Any] | None = None):
     """Build the Flask app and this process's serving core (models, sessions, threads)."""
     settings = config if isinstance(config, Settings) else Settings.load(overrides=config)
     core = build_core(settings)
-    from api import admin, cors, errors, legacy, openapi, ops, rest, security, web
+    from api import admin, cors, errors, exchange, legacy, openapi, ops, rest, security, web
     from api.flask_app import ServerFlask
+    from serving import observe
 
     app = ServerFlask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.config["SETTINGS"] = settings
+    observe.configure(settings)  # access log, traces, request log: this worker's, after the fork
     core.start()  # models, batchers, poller: after gunicorn's fork
     app.extensions["serving"] = core
+    exchange.init_app(app)  # first: its after-request hook runs last
     errors.init_app(app)
     ops.init_app(app, settings)
     security.init_app(app, settings)  # optional API token, headers, in-memory uploads

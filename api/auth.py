@@ -24,6 +24,18 @@ def presented_tokens() -> tuple[bytes, bytes]:
             request.headers.get("X-API-Key", "").strip().encode())
 
 
+def require_admin(token: str, what: str) -> None:
+    """With --admin_token set, `what` needs it as the bearer token (401 otherwise); without
+    one, it is open. The /v1/admin routes refuse outright instead (api/admin.py)."""
+    if not token:
+        return
+    given, _ = presented_tokens()
+    if not is_valid(given, (token.encode(),)):
+        raise Unauthorized(f"Missing or wrong bearer token for {what}: send "
+                           f"'Authorization: Bearer <admin token>'.",
+                           www_authenticate=WWWAuthenticate("bearer", {"realm": "admin"}))
+
+
 def init_app(app, settings) -> None:
     """Require a token on every route but the open ones, when --api_token is set."""
     tokens = tokens_from(settings.api_token)

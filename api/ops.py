@@ -1,7 +1,7 @@
 """What operators' infrastructure talks to: liveness (/healthz), readiness (/readyz: every
 configured model has an AVAILABLE version), Prometheus metrics and ProxyFix. Every request's
 model, answering version, verb, status and latency go to the metrics and, through WSGI environ
-keys, to the access log that deploy/gunicorn.conf.py formats."""
+keys, to the request's record (api/exchange.py: access log, traces, request log)."""
 from __future__ import annotations
 
 import re

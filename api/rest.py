@@ -8,14 +8,13 @@ Serving's order of checks holds: JSON → body → signature_name → model → 
 from __future__ import annotations
 
 import re
-import zlib
 from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
-from api import core
+from api import body as request_body, core
 from api.codec import dense, examples, jsonio, tensors
 from serving.config.limits import LimitError
 from serving.errors import InvalidArgument, NotFound, ServingError
@@ -69,27 +68,6 @@ def _match(pattern: re.Pattern):
             raise InvalidArgument(f"Failed to convert version: {version} to numeric.")
         version = int(version)
     return name, version, label, match.group(4)
-
-
-def _body() -> bytes:
-    """The request body, inflated when the client sent it gzip-compressed (as TF Serving does)."""
-    body = request.get_data(cache=False)
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if len(body) >= limit and request.content_length is None:
-        # A chunked body is cut off silently at the limit by werkzeug: refuse, not truncate.
-        raise RequestEntityTooLarge(f"Request body exceeds {limit} bytes")
-    if request.headers.get("Content-Encoding", "").strip().lower() != "gzip":
-        return body
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        data = inflater.decompress(body, limit + 1)  # never inflates past the limit (bombs)
-    except zlib.error as exc:
-        raise InvalidArgument(f"Failed to decompress gzip request body: {exc}") from None
-    if len(data) > limit:
-        raise RequestEntityTooLarge(f"Uncompressed request body exceeds {limit} bytes")
-    if not inflater.eof:
-        raise InvalidArgument("Failed to decompress gzip request body: it is truncated")
-    return data
 
 
 def _pictures(name: str):
@@ -174,7 +152,7 @@ def post(_api, _rest):
     # The URL matches in any case, but TF Serving then compares the verb exactly.
     if verb not in ("predict", "classify", "regress"):
         raise InvalidArgument(f"Malformed request: {request.method} {raw_path()}")
-    body = _body()
+    body = request_body.read()
     if verb == "predict":
         answer = _predict_dense(name, version, label, body)
         if answer is not None:

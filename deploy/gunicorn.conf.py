@@ -46,16 +46,15 @@ graceful_timeout = _settings.graceful_timeout
 keepalive = 5
 # Heartbeat files on tmpfs: a disk-backed /tmp (container overlay) can stall them.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-accesslog = _settings.access_log or None  # off unless asked (--access_log)
+# gunicorn writes no access log: --access_log is the server's own JSON line, one per request
+# for REST and gRPC alike, written where the request's model and batch are known
+# (serving/observe/).
+accesslog = None
 errorlog = "-"
 # gunicorn >= 25 opens a control socket at one fixed path per user ($HOME/.gunicorn/): every
 # server on the host would fight over it. Signals (HUP, TTIN, TERM) manage this server.
 control_socket_disable = True
 loglevel = _settings.log_level
-# serving.* are WSGI environ keys that api/ops.py fills in for every request.
-access_log_format = ('%(h)s "%(r)s" %(s)s %(b)s model=%({serving.model}e)s '
-                     'version=%({serving.version}e)s verb=%({serving.verb}e)s '
-                     'latency=%(L)ss pid=%(p)s')
 
 _created_metrics_dir = []   # a temporary PROMETHEUS_MULTIPROC_DIR this master made
 READY_FILE = "ready-workers"  # in the metrics directory: one line per worker that is ready
@@ -199,6 +198,8 @@ def _close_serving(worker):
     if grpc_server is not None:
         grpc_server.stop(grace=min(_settings.graceful_timeout, 30))
     serving.close()
+    from serving import observe
+    observe.shutdown()  # the spans and request-log events still buffered are sent
     worker.log.info("Worker %s: models unloaded, batchers drained", worker.pid)
 
 

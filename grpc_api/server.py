@@ -11,7 +11,6 @@ import atexit
 import fcntl
 import logging
 import os
-import sys
 import threading
 from concurrent import futures
 
@@ -24,7 +23,9 @@ from serving.config.tokens import bearer, is_valid, tokens_from
 
 log = logging.getLogger(__name__)
 SERVICES = ("tensorflow.serving.PredictionService", "tensorflow.serving.ModelService")
-ADMIN_METHODS = ("/tensorflow.serving.ModelService/HandleReloadConfigRequest",)
+ADMIN_METHODS = ("/tensorflow.serving.ModelService/HandleReloadConfigRequest",
+                 "/inference.GRPCInferenceService/RepositoryModelLoad",   # as /v2/repository
+                 "/inference.GRPCInferenceService/RepositoryModelUnload")
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.",
                  "/inference.GRPCInferenceService/ServerLive",   # the OIP's probes, open
                  "/inference.GRPCInferenceService/ServerReady")  # as /v2/health/* is
@@ -68,8 +69,9 @@ def channel_arguments(text: str) -> list[tuple[str, object]]:
 
 class _Tokens(grpc.ServerInterceptor):
     """--api_token for every RPC but the health checks and reflection (probes stay open);
-    with --admin_token, that token, and nothing else, for HandleReloadConfigRequest; without
-    one, the reload is open (to the API token) as in TF Serving, whose tools call it."""
+    with --admin_token, that token, and nothing else, for the ADMIN_METHODS (the reload, the
+    OIP repository's load and unload); without one, they are open (to the API token) as the
+    reload is in TF Serving, whose tools call it."""
 
     def __init__(self, api_tokens: tuple[bytes, ...], admin_token: str):
         self.api_tokens, self.admin = api_tokens, admin_token.encode()
@@ -132,8 +134,6 @@ class GrpcServer:
             names.append(reflection.SERVICE_NAME)
             reflection.enable_server_reflection(names, self.server)
         self._bind()
-        if settings.access_log:
-            _log_access_to(settings.access_log)
 
     def _credentials(self):
         ssl = read_ssl_config(self.settings.ssl_config_file)
@@ -227,18 +227,6 @@ class GrpcServer:
         self._pool.shutdown(wait=stopped, cancel_futures=True)
         if self._lock_file is not None:
             self._lock_file.close()
-
-
-def _log_access_to(destination: str) -> None:
-    logger = servicers.access_log
-    if logger.handlers:
-        return
-    handler = (logging.StreamHandler(sys.stdout) if destination == "-"
-               else logging.FileHandler(destination))
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
 
 
 def serve(core, settings) -> GrpcServer | None:

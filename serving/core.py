@@ -6,7 +6,6 @@ the import of wrappers runs from the app down, never from the core up.
 """
 from __future__ import annotations
 
-import gc
 import logging
 from typing import Callable
 
@@ -20,8 +19,10 @@ from serving.featurized import Featurized
 from serving.images import Images
 from serving.inference import Inference
 from serving.models.manager import ModelManager
+from serving.models import unloader
+from serving.models.residency import Residency
 from serving.models.servable import Servable
-from serving.routing import unloading
+from serving.routing import resident, unloading
 from serving.routing.poller import start_polling
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,14 @@ class ServingCore:
         self.batching = batching_options(settings)
         self._load_wrapper = load_wrapper
         storage.configure(settings.model_cache_dir, settings.file_system_poll_wait_seconds)
-        self.manager = ModelManager(self._load)
+        self.manager = ModelManager(self._load, residency=residency_for(settings))
+        self.manager.saved_model_tags = settings.saved_model_tags
         self.snapshot = snapshot_for(settings)  # the master's reading, shared by every worker
         self.manager.configure(self.snapshot.model_config().model_config_list)
+        unknown = sorted(settings.pinned() - set(self.manager.model_names()))
+        if unknown and self.manager.residency is not None:
+            log.warning("--pinned_models names models that are not configured: %s",
+                        ", ".join(unknown))
         self.inference = Inference(self.manager, self.limits)
         self.images = Images(self.inference, self.limits.max_image_pixels)
         self.featurized = Featurized(self.inference, self.images)
@@ -71,14 +77,23 @@ class ServingCore:
         pauses in the peer measurements (shared/bench/RESULTS.md).
         """
         unloading.apply_from_disk(self.manager, self.settings)  # unloaded through /v2: stays so
+        resident.apply_from_disk(self.manager, self.settings)   # pins: loaded at start
         self.manager.sync_all()
         self.control = start_polling(self.manager, self.settings, self.snapshot)  # after fork
-        gc.collect()
-        gc.freeze()
+        unloader.freeze()
 
     def close(self) -> None:
         """Unload every version; each one's batchers answer what they hold before it goes."""
         self.manager.close()
+
+
+def residency_for(settings: Settings) -> Residency | None:
+    """The worker's memory budget and LRU (--model_memory_budget), or None: load all."""
+    budget = settings.memory_budget()
+    if not budget:
+        return None
+    return Residency(budget, settings.pinned(), settings.max_concurrent_loads,
+                     settings.model_load_timeout_seconds)
 
 
 def batching_options(settings: Settings) -> BatchingOptions | None:

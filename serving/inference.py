@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from serving import metrics
+from serving import metrics, observe
 from serving.config.limits import Limits
 from serving.errors import FailedPrecondition, InvalidArgument, NotFound, Unimplemented
 from serving.models.manager import ModelManager
@@ -109,6 +109,9 @@ class Inference:
     def resolve(self, spec: ModelSpec) -> Target:
         """NotFound (unknown model or version), InvalidArgument (unknown label), or a Target."""
         servable = self.manager.acquire(spec.name, spec.version, spec.label)
+        exchange = observe.current()  # the request's record, when something observes it
+        if exchange is not None:
+            exchange.resolved(servable.name, servable.version, spec.signature_key)
         return Target(servable, spec, metrics.in_flight(servable.name))
 
     def model_names(self) -> list[str]:
@@ -140,7 +143,11 @@ class Inference:
                 and not unloading.is_unloaded(self.manager, name)]
 
     def metadata(self, spec: ModelSpec):
-        """(version answering, SignatureDefMap proto): every signature, TF2's init op too."""
+        """(version answering, SignatureDefMap proto): every signature, TF2's init op too.
+        A version not in memory (a memory budget) answers from its files, without a load."""
+        on_disk = self.manager.signatures_on_disk(spec.name, spec.version, spec.label)
+        if on_disk is not None:
+            return on_disk
         with self.resolve(spec) as target:
             return target.version, target.servable.signature_def_map()
 

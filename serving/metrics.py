@@ -8,6 +8,9 @@ The contract (names and arguments) is what the rest of the core relies on:
   set_model_state(model, version, state)                   any other state change (None: gone)
   worker_up()                                              this process has built its app
   in_flight(model)                                         the gauge a request holds +1 on
+  Under --model_memory_budget (serving/models/residency.py): cache_hit(model),
+  cache_miss(model), observe_on_demand_load(model), observe_eviction(model),
+  set_resident_bytes(model, bytes), set_memory_budget(bytes), observe_load_wait(seconds)
 prometheus_client is imported on first use, never at import time: it picks single- or
 multi-process storage when imported, and gunicorn's master sets PROMETHEUS_MULTIPROC_DIR
 (deploy/gunicorn.conf.py) before it forks the workers that record.
@@ -64,8 +67,31 @@ def _build() -> SimpleNamespace:
         in_flight=Gauge("serving_requests_in_flight", "Requests being answered now (REST, "
                         "gRPC, Open Inference Protocol), by model, summed over workers",
                         ("model",), multiprocess_mode="livesum", registry=registry),
+        # --request_log_url: events given up on (queue full, or the sink failed) rather than
+        # slow a request down (serving/observe/request_log.py).
+        request_log_dropped=Counter("serving_request_log_dropped", "Request-log CloudEvents "
+                                    "dropped, by reason (queue_full, send_failed)",
+                                    ("reason",), registry=registry),
         workers=Gauge("serving_workers", "Worker processes serving, their models loaded",
                       multiprocess_mode="livesum", registry=registry),
+        # Many models in limited memory: each worker has its own budget and LRU.
+        loads=Counter("serving_model_loads", "Versions loaded on demand (a request, an admin "
+                      "load) under --model_memory_budget", ("model",), registry=registry),
+        evictions=Counter("serving_model_evictions", "Versions unloaded to make room for "
+                          "another, or by an admin unload", ("model",), registry=registry),
+        hits=Counter("serving_model_cache_hits", "Requests that found their version loaded",
+                     ("model",), registry=registry),
+        misses=Counter("serving_model_cache_misses", "Requests that waited for their version "
+                       "to load", ("model",), registry=registry),
+        resident=Gauge("serving_model_resident_bytes", "Measured memory of the model's loaded "
+                       "versions, summed over workers", ("model",), multiprocess_mode="livesum",
+                       registry=registry),
+        # Per worker, the same in each: the largest live worker's is the budget.
+        budget=Gauge("serving_model_memory_budget_bytes", "--model_memory_budget of each "
+                     "worker (0: none)", multiprocess_mode="livemax", registry=registry),
+        load_wait=Histogram("serving_load_wait_seconds", "How long requests waited for their "
+                            "version to load (_count: requests that waited)",
+                            buckets=_LATENCY_BUCKETS, registry=registry),
         state=Gauge("serving_model_version_state", "Worker processes holding this model "
                     "version in this state (AVAILABLE, END, ...)", ("model", "version", "state"),
                     multiprocess_mode="livesum", registry=registry),
@@ -93,7 +119,8 @@ def _series(hook: str, *labels: str) -> tuple:
         m = _m()
         found = {"request": (m.requests, m.latency),
                  "batch": (m.batch_size, m.queue_wait, m.run),
-                 "queue": (m.queue_length,), "in_flight": (m.in_flight,)}[hook]
+                 "queue": (m.queue_length,), "in_flight": (m.in_flight,),
+                 "hit": (m.hits,), "miss": (m.misses,)}[hook]
         found = _children.setdefault(key, tuple(metric.labels(*labels) for metric in found))
     return found
 
@@ -122,6 +149,34 @@ def in_flight(model: str):
     return _series("in_flight", model)[0]
 
 
+def cache_hit(model: str) -> None:
+    _series("hit", model)[0].inc()
+
+
+def cache_miss(model: str) -> None:
+    _series("miss", model)[0].inc()
+
+
+def observe_on_demand_load(model: str) -> None:
+    _m().loads.labels(model).inc()
+
+
+def observe_eviction(model: str) -> None:
+    _m().evictions.labels(model).inc()
+
+
+def set_resident_bytes(model: str, size: int) -> None:
+    _m().resident.labels(model).set(size)
+
+
+def set_memory_budget(size: int) -> None:
+    _m().budget.set(size)
+
+
+def observe_load_wait(seconds: float) -> None:
+    _m().load_wait.observe(seconds)
+
+
 def observe_load(model: str, version: str, seconds: float, state: str) -> None:
     _m().load.labels(model, str(version), state).observe(seconds)
     set_model_state(model, version, state)
@@ -137,6 +192,10 @@ def set_model_state(model: str, version: str, state: str | None) -> None:
         if state is not None:
             _states[key] = state
             m.state.labels(*key, state).set(1)
+
+
+def request_log_dropped(reason: str) -> None:
+    _m().request_log_dropped.labels(reason).inc()
 
 
 def worker_up() -> None:

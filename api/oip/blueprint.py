@@ -15,10 +15,8 @@ The views translate HTTP into serving/oip/service.py's verbs and nothing else.
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import RequestEntityTooLarge, Unauthorized
 
-from api import auth, core
+from api import auth, body as request_body, core
 from api.codec import jsonio
 from api.oip import codec, errors
 from serving.errors import InvalidArgument
@@ -46,17 +44,9 @@ def _account(name: str, verb: str) -> None:
     request.environ["serving.route"] = (name, verb)
 
 
-def _body() -> bytes:
-    body = request.get_data(cache=False)
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if len(body) >= limit and request.content_length is None:
-        raise RequestEntityTooLarge(f"Request body exceeds {limit} bytes")  # chunked, cut off
-    return codec.inflate(body, request.headers.get("Content-Encoding", ""), limit)
-
-
 def _document() -> dict:
     """A small JSON object body, or {} when the body is empty (tritonclient sends none)."""
-    body = _body()
+    body = request_body.read(strict=True)
     if not body.strip():
         return {}
     document = jsonio.loads(body, core().limits)
@@ -121,7 +111,7 @@ def model_statistics(name="", version=""):
 @bp.post("/models/<name>/versions/<version>/infer")
 def infer(name, version=""):
     _account(name, "infer")
-    body = _body()
+    body = request_body.read(strict=True)
     decoded = codec.decode(body, request.headers.get(codec.HEADER), core().limits)
     result = _oip().infer(name, version, decoded.inputs, decoded.outputs, decoded.signature,
                           classes=decoded.classification)
@@ -141,18 +131,6 @@ def repository_index():
     return _json(_oip().repository.index(ready_only))
 
 
-def _require_admin() -> None:
-    """With --admin_token set, loading and unloading need it (as the /v1/admin routes do)."""
-    token = current_app.config["SETTINGS"].admin_token
-    if not token:
-        return
-    bearer, _ = auth.presented_tokens()
-    if not auth.is_valid(bearer, (token.encode(),)):
-        raise Unauthorized("Missing or wrong bearer token for the model repository: send "
-                           "'Authorization: Bearer <admin token>'.",
-                           www_authenticate=WWWAuthenticate("bearer", {"realm": "admin"}))
-
-
 def _repository_parameters() -> dict:
     parameters = _document().get("parameters")
     if parameters is None:
@@ -165,7 +143,7 @@ def _repository_parameters() -> dict:
 @bp.post("/repository/models/<name>/load")
 def load(name):
     _account(name, "load")
-    _require_admin()
+    auth.require_admin(current_app.config["SETTINGS"].admin_token, "the model repository")
     _oip().repository.load(name, _repository_parameters())
     return _json({})
 
@@ -173,6 +151,6 @@ def load(name):
 @bp.post("/repository/models/<name>/unload")
 def unload(name):
     _account(name, "unload")
-    _require_admin()
+    auth.require_admin(current_app.config["SETTINGS"].admin_token, "the model repository")
     _oip().repository.unload(name, _repository_parameters())
     return _json({})

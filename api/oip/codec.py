@@ -13,7 +13,6 @@ null (read back as NaN); the binary form keeps them exactly.
 from __future__ import annotations
 
 import dataclasses
-import zlib
 
 import orjson
 
@@ -36,25 +35,6 @@ class InferRequest:
     binary_default: bool
     signature: str
     classification: dict[str, int] = dataclasses.field(default_factory=dict)
-
-
-def inflate(body: bytes, encoding: str, limit: int) -> bytes:
-    """A gzip- or deflate-compressed body (tritonclient's request_compression_algorithm),
-    never inflated past the body limit."""
-    encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return body
-    if encoding not in ("gzip", "deflate"):
-        raise InvalidArgument(f"unsupported Content-Encoding '{encoding}'")
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
-    try:
-        data = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise InvalidArgument(f"cannot decompress the {encoding} request body: {exc}") from None
-    if len(data) > limit or not inflater.eof:
-        raise InvalidArgument(f"the {encoding} request body is truncated or inflates past "
-                              f"{limit} bytes")
-    return data
 
 
 def split(body: bytes, header_length) -> tuple[bytes, memoryview | None]:

@@ -26,7 +26,11 @@ def error_response(message: str, status: int, **extra) -> Response:
 
 
 def _serving_error(error: ServingError) -> Response:
-    return error_response(error.message, HTTP_STATUS.get(error.code, 500))
+    retry = getattr(error, "retry_after", None)  # a model that does not fit the memory budget
+    response = error_response(error.message, 503 if retry else HTTP_STATUS.get(error.code, 500))
+    if retry:
+        response.headers["Retry-After"] = str(retry)
+    return response
 
 
 def _http_error(error: HTTPException) -> Response:

@@ -20,7 +20,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from serving import metrics
+from serving import metrics, observe
 from serving.batching import arrays as batch_tensors
 from serving.batching.queue import CLOSED, Task, TaskQueue
 from serving.batching.slots import RunSlots
@@ -66,7 +66,8 @@ class Batcher:
         rows = batch_tensors.request_rows(feeds) if rows is None else rows
         if rows <= self.options.split_size and self._slots.claim_inline(self._nothing_queued):
             try:
-                outcome = self._compute([Task(feeds, rows, None, time.monotonic(), 0.0)], True)
+                outcome = self._compute([Task(feeds, rows, None, time.monotonic(), 0.0,
+                                              exchange=observe.current())], True)
             finally:
                 self._slots.free(inline=True)
             if isinstance(outcome, BaseException):
@@ -106,7 +107,8 @@ class Batcher:
         future: Future = Future()
         key = batch_tensors.shape_key(feeds, self.options.pad_variable_length_inputs)
         try:
-            queued = self._queue.put(Task(feeds, rows, future, time.monotonic(), deadline, key))
+            queued = self._queue.put(Task(feeds, rows, future, time.monotonic(), deadline, key,
+                                          observe.current()))
         except RuntimeError:
             raise Unavailable(UNLOADING) from None
         if not queued:
@@ -215,8 +217,12 @@ class Batcher:
             outcome = exc
         # Counted before any caller wakes up, so a caller may read stats() right after.
         self._stats.batch(len(tasks), rows, total - rows, isinstance(outcome, Exception), inline)
-        metrics.observe_batch(*self.labels, rows, started - tasks[0].enqueued,
-                              time.monotonic() - started)
+        ended = time.monotonic()
+        metrics.observe_batch(*self.labels, rows, started - tasks[0].enqueued, ended - started)
+        if observe.active():  # each request learns its batch; a trace gets the batch's span
+            observe.batch_ran([task.exchange for task in tasks],
+                              [task.enqueued for task in tasks], rows, started, ended,
+                              self.labels)
         return outcome
 
     # -- inspection and shutdown ---------------------------------------------------------

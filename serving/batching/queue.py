@@ -27,6 +27,7 @@ class Task:
     enqueued: float                       # time.monotonic() at submit
     deadline: float                       # monotonic; past it the request is answered 504
     key: tuple = ()                       # what batch-mates must share (non-batch dims, dtypes)
+    exchange: object = None               # the request's serving.observe record, if any
 
 
 class TaskQueue:

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import re
 import textwrap
 from typing import Any, Mapping
 
@@ -83,8 +84,8 @@ TF_SERVING_FLAGS = {
 }
 
 
-GROUPS = ("models", "versions", "batching", "HTTP", "gRPC", "security", "monitoring", "TensorFlow",
-          "GPU", "limits", "development")
+GROUPS = ("models", "versions", "memory", "batching", "HTTP", "gRPC", "security", "monitoring",
+          "TensorFlow", "GPU", "limits", "development")
 
 
 def _setting(default, group: str, help: str, env: str | None = None):
@@ -130,6 +131,16 @@ class Settings:
     routing_state_file: str = _setting("", "versions", "where pins and traffic splits are "
                                        "kept; empty: <config>.routing.json, or routing.json "
                                        "in the models folder")
+    # Many models in limited memory (serving/models/residency.py, README): per worker
+    model_memory_budget: str = _setting("", "memory", "memory each worker may give to loaded "
+                                        "models, e.g. 512MiB or 2GiB; with one, models load on "
+                                        "their first request and the least recently used are "
+                                        "unloaded to make room; empty or 0: load all at start")
+    pinned_models: str = _setting("", "memory", "comma-separated models that load at start "
+                                  "and are never unloaded to make room")
+    max_concurrent_loads: int = _setting(1, "memory", "on-demand loads one worker runs at once")
+    model_load_timeout_seconds: float = _setting(60.0, "memory", "longest a request waits "
+                                                 "for its model to load on demand")
     # HTTP
     rest_api_port: int = _setting(8501, "HTTP", "port of the REST API and the page")
     rest_api_host: str = _setting("0.0.0.0", "HTTP", "address to listen on")
@@ -145,7 +156,18 @@ class Settings:
                                         "connection needs it; 0: gunicorn's plain gthread")
     # "-" (stdout) or a file: one line per request. Off by default, as in TF Serving and
     # gunicorn: it cost about a fifth of a small request's CPU (bench/README.md); nginx logs.
-    access_log: str = _setting("", "HTTP", "'-' or a file to log one line per request to")
+    access_log: str = _setting("", "monitoring", "'-' or a file to log one JSON line per "
+                               "request to (REST, gRPC, OIP alike)")
+    # OpenTelemetry: on with --tracing or OTEL_EXPORTER_OTLP_ENDPOINT; every other choice
+    # (endpoint, sampler, service name) is the SDK's own OTEL_* variable (serving/observe/).
+    tracing: bool = _setting(False, "monitoring", "send a trace of every request over "
+                             "OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT, default localhost:4318)")
+    request_log_url: str = _setting("", "monitoring", "send sampled requests and responses "
+                                    "to this HTTP sink as CloudEvents (KServe's logger shape)")
+    request_log_sample_rate: float = _setting(1.0, "monitoring", "share of requests "
+                                              "--request_log_url sends, 0 to 1")
+    request_log_queue_size: int = _setting(1000, "monitoring", "events waiting to be sent, "
+                                           "per worker; past it they are dropped and counted")
     # A worker sends no heartbeat while it loads its models, so this must exceed the slowest
     # full load, or the master kills and restarts it forever (deploy/gunicorn.conf.py).
     worker_timeout: int = _setting(300, "HTTP", "seconds a worker may go silent (loading "
@@ -235,6 +257,30 @@ class Settings:
     debug: bool = _setting(False, "development", "run Flask's development server instead "
                            "of gunicorn")
 
+    def __post_init__(self) -> None:
+        if isinstance(self.model_memory_budget, str):  # not yet coerced: Settings.load checks
+            memory_budget_bytes(self.model_memory_budget)  # a bad size stops the start
+        if isinstance(self.max_concurrent_loads, int) and self.max_concurrent_loads < 1:
+            raise ValueError(f"setting max_concurrent_loads: expected at least 1, got "
+                             f"{self.max_concurrent_loads}")
+        if (isinstance(self.model_load_timeout_seconds, (int, float))
+                and not self.model_load_timeout_seconds > 0):
+            raise ValueError(f"setting model_load_timeout_seconds: expected more than 0, got "
+                             f"{self.model_load_timeout_seconds}")
+        rate = self.request_log_sample_rate
+        if isinstance(rate, (int, float)) and not 0 <= rate <= 1:
+            raise ValueError(f"setting request_log_sample_rate: expected 0 to 1, got {rate}")
+        if isinstance(self.request_log_queue_size, int) and self.request_log_queue_size < 1:
+            raise ValueError(f"setting request_log_queue_size: expected at least 1, got "
+                             f"{self.request_log_queue_size}")
+
+    def memory_budget(self) -> int:
+        """--model_memory_budget in bytes; 0 when off."""
+        return memory_budget_bytes(self.model_memory_budget)
+
+    def pinned(self) -> frozenset[str]:
+        return frozenset(n.strip() for n in self.pinned_models.split(",") if n.strip())
+
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]
@@ -268,6 +314,26 @@ class Settings:
             # numbers the visible GPUs from 0, so sessions must not restrict them again.
             "visible_gpus": "",
         }
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
+               "gb": 10**9, "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20,
+               "gib": 2**30, "tib": 2**40}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
+
+
+def memory_budget_bytes(text) -> int:
+    """`512MiB`, `2GiB`, `1.5GB`, `1000000` (bytes) → bytes; "" or 0: no budget."""
+    if isinstance(text, int) and not isinstance(text, bool) and text >= 0:
+        return text
+    match = _SIZE.fullmatch(str(text)) if str(text).strip() else None
+    if not str(text).strip():
+        return 0
+    unit = match and _SIZE_UNITS.get(match.group(2).lower())
+    if not match or unit is None:
+        raise ValueError(f"setting model_memory_budget: expected a size such as 512MiB, "
+                         f"2GiB, 800MB or a number of bytes, got {text!r}")
+    return int(float(match.group(1)) * unit)
 
 
 _current: Settings | None = None

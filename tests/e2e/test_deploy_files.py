@@ -211,7 +211,7 @@ def test_gunicorn_config_builds_models_after_fork_and_hooks_shutdown():
     assert cfg.graceful_timeout > Settings().rest_api_timeout_in_ms / 1000
     for hook in ("on_starting", "child_exit", "worker_int", "worker_exit"):
         assert getattr(cfg, hook).__module__ != "gunicorn.config", f"{hook} not set"
-    assert "{serving.model}e" in cfg.access_log_format
+    assert cfg.accesslog is None  # --access_log is the server's own JSON line (serving/observe)
 
 
 # -- GPU ----------------------------------------------------------------------------------

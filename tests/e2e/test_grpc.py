@@ -24,6 +24,7 @@ from tensorflow_serving.apis import (
 from scripts.make_test_models import ECHO_DTYPES
 from serving.inference import CLASSIFY, REGRESS
 from tests.support.helpers import ServerProcess, copy_model, write_config
+from tests.support.observe_sinks import access_lines
 
 pytestmark = pytest.mark.e2e
 Code = grpc.StatusCode
@@ -402,7 +403,12 @@ def test_grpc_calls_are_counted_by_entrypoint_and_logged_when_the_access_log_is_
                   for s in family.samples if s.name == "serving_requests_total"}
         assert counts[("GRPC", "predict", "OK", "half_plus_two")] == 3
         assert counts[("GRPC", "predict", "NOT_FOUND", "")] == 1
-        assert server.log().count('grpc "predict" OK model=half_plus_two version=123') == 3
+        lines = [(line["protocol"], line["method"], line["status"], line["model"],
+                  line["version"]) for line in access_lines(server.log())]
+        assert lines.count(("grpc", "/tensorflow.serving.PredictionService/Predict", "OK",
+                            "half_plus_two", "123")) == 3
+        assert ("grpc", "/tensorflow.serving.PredictionService/Predict", "NOT_FOUND", "nope",
+                "") in lines
     finally:
         server.stop()
 

@@ -25,11 +25,11 @@ from tests.support.helpers import (
     write_config,
 )
 from tests.support.nginx_helpers import DEPLOY, check, nginx_binary, render
+from tests.support.observe_sinks import access_lines
 from tests.support.slow_model import export_slow_model
 
 pytestmark = pytest.mark.e2e
 AGE_S = 2.0
-GRPC_ACCESS = re.compile(r'^grpc "\S+" (\w+) model=(\S+) .* pid=(\d+)$', re.M)
 
 
 def predict_request(model: str, value: float) -> predict_pb2.PredictRequest:
@@ -44,8 +44,9 @@ def predict_request(model: str, value: float) -> predict_pb2.PredictRequest:
 def calls_by_pid(server) -> dict[int, int]:
     """Answered gRPC calls per worker pid, from the server's access log."""
     counts: dict[int, int] = {}
-    for _, _, pid in GRPC_ACCESS.findall(server.log_path.read_text(errors="replace")):
-        counts[int(pid)] = counts.get(int(pid), 0) + 1
+    for line in access_lines(server.log_path.read_text(errors="replace")):
+        if line["protocol"] == "grpc":
+            counts[line["pid"]] = counts.get(line["pid"], 0) + 1
     return counts
 
 

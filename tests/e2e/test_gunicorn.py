@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.test_deploy_files import dockerfile_instructions
 from tests.support.helpers import ServerProcess, half_plus_two_config, wait_until
+from tests.support.observe_sinks import access_lines
 from tests.support.workers import listen_queues, worker_pids
 
 pytestmark = pytest.mark.e2e
@@ -60,8 +61,8 @@ def maps_tensorflow(pid: int) -> bool:
 
 def answering_pids(server) -> set[int]:
     log = server.log_path.read_text(errors="replace")
-    return {int(pid) for pid in re.findall(r'"POST /v1/models/half_plus_two:predict [^"]*" 200 '
-                                           r'.* pid=<(\d+)>', log)}
+    return {line["pid"] for line in access_lines(log)
+            if (line["method"], line["target"], line["status"]) == ("POST", PREDICT, 200)}
 
 
 def predict_on_fresh_connections(server, count: int) -> None:
@@ -160,8 +161,12 @@ def test_sigterm_finishes_every_accepted_request(config):
 def test_the_access_log_is_off_unless_asked_for(server, two_workers):
     """TF Serving writes none and nginx logs every request in front of us; one line per
     request cost about a fifth of a small request's CPU (bench/README.md)."""
-    line = re.compile(r'"POST /v1/models/half_plus_two:predict HTTP/1\.1" 200 .* verb=predict')
+    def predicts(running):
+        return [line for line in access_lines(running.log_path.read_text())
+                if line["target"] == PREDICT and line["verb"] == "predict"]
     for running in (server, two_workers):  # started without and with --access_log=-
         assert running.post(PREDICT, json={"instances": [1.0]}).status_code == 200
-    wait_until(lambda: line.search(two_workers.log_path.read_text()), 10, "the access-log line")
-    assert not line.search(server.log_path.read_text())
+    wait_until(lambda: predicts(two_workers), 10, "the access-log line")
+    assert not predicts(server)
+    assert not re.search(r'"POST /v1/models/half_plus_two:predict HTTP/1\.1" 200',
+                         two_workers.log_path.read_text())  # gunicorn's own line is gone

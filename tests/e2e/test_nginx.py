@@ -3,7 +3,6 @@ static files, the body limit, forwarded client addresses, and failover when an i
 from __future__ import annotations
 
 import http.client
-import re
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -15,11 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.helpers import ServerProcess, copy_model, eventually, write_config
 from tests.support.nginx_helpers import NginxProcess
+from tests.support.observe_sinks import access_lines as logged
 
 pytestmark = pytest.mark.e2e
 PREDICT = "/v1/models/half_plus_two:predict"
-ACCESS = re.compile(r'^(\S+) "(\w+) (\S+) [^"]*" (\d+) \S+ model=(\S+) version=(\S+) verb=(\S+) '
-                    r'latency=(\d+\.\d+)s pid=<\d+>$', re.M)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +47,10 @@ def stack(tmp_path_factory):
 
 
 def access_lines(server) -> list[tuple]:
-    return ACCESS.findall(server.log_path.read_text(errors="replace"))
+    """(client, method, target, status, model, version, verb) of each JSON access-log line."""
+    return [(line["client"], line["method"], line["target"], line["status"], line["model"],
+             line["version"], line["verb"])
+            for line in logged(server.log_path.read_text(errors="replace"))]
 
 
 def test_predictions_through_nginx_are_spread_over_both_instances(stack):
@@ -138,7 +139,7 @@ def test_killing_an_instance_loses_no_idempotent_request(stack):
                   if s.name == "serving_requests_total" and s.labels == labels]
 
     def predicts():
-        return [line for line in access_lines(stack.b) if line[1] == "POST" and line[3] == "200"]
+        return [line for line in access_lines(stack.b) if line[1] == "POST" and line[3] == 200]
     assert eventually(lambda: len(predicts()) >= counted)
     assert len(predicts()) == counted >= 10
     assert all(line[4:7] == ("half_plus_two", "123", "predict") for line in predicts())

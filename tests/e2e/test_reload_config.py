@@ -6,7 +6,6 @@ folder; with --admin_token only that token may call it."""
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from tensorflow_serving.apis import (
 
 from tests.e2e.test_grpc import predict_request
 from tests.support.helpers import ServerProcess, copy_model, write_config
+from tests.support.observe_sinks import access_lines
 from tests.support.workers import worker_pids
 
 pytestmark = pytest.mark.e2e
@@ -91,13 +91,13 @@ def on_every_worker(server, call, verb: str, model: str) -> set:
         with grpc.insecure_channel(server.grpc_target, options=OWN_CONNECTION) as channel:
             return call(channel)
     return until_every_worker_answered(
-        # a status answer or an error names no model: "-" (this test is the only client)
-        server, over_grpc, rf'grpc "{verb}" \w+ model=(?:{model}|-) .* pid=(\d+)')
+        server, over_grpc, lambda line: line["protocol"] == "grpc" and line["verb"] == verb
+        and line["model"] == model)
 
 
-def until_every_worker_answered(server, call, line: str) -> set:
-    """`call()` until the access log's lines matching `line` (its group: a pid) since now
-    name every live worker; the answers."""
+def until_every_worker_answered(server, call, wanted) -> set:
+    """`call()` until the access log's lines that are `wanted` since now name every live
+    worker (each JSON line names its pid); the answers."""
     log = access_log(server)
     start = log.stat().st_size if log.exists() else 0
     answers, workers, served = set(), {str(pid) for pid in worker_pids(server)}, set()
@@ -105,7 +105,8 @@ def until_every_worker_answered(server, call, line: str) -> set:
         answers.add(call())
         with open(log, "rb") as handle:
             handle.seek(start)
-            served = set(re.findall(line, handle.read().decode(errors="replace")))
+            served = {str(line["pid"]) for line in
+                      access_lines(handle.read().decode(errors="replace")) if wanted(line)}
         if served >= workers:
             return answers
     raise AssertionError(f"only workers {served} of {workers} answered")
@@ -170,7 +171,7 @@ def test_a_removed_model_lists_its_versions_in_end_and_predict_is_not_found(serv
         (Code.NOT_FOUND, "Servable not found for request: Latest(half_plus_three)")}
     rest = until_every_worker_answered(
         server, lambda: server.get("/v1/models/half_plus_three").text,
-        r'"GET /v1/models/half_plus_three HTTP/1.1" .* pid=<(\d+)>')
+        lambda line: (line["method"], line["target"]) == ("GET", "/v1/models/half_plus_three"))
     assert [json.loads(text)["model_version_status"] for text in rest] == [[
         {"version": "123", "state": "END", "status": {"error_code": "OK", "error_message": ""}}]]
     time.sleep(1.5)  # the health thread's tick

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Each module's layer, by its dotted name's prefix (the longest prefix wins).
 LAYERS = {
-    "serving.errors": 0, "serving.metrics": 0,
+    "serving.errors": 0, "serving.metrics": 0, "serving.observe": 0,
     "serving.config": 1,
     "serving.batching": 2, "serving.storage": 2,
     "serving.models": 3,
