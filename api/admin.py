@@ -9,6 +9,12 @@
     PUT    /v1/admin/models/{name}/traffic         {"split": {"123": 90, "124": 10}}
     DELETE /v1/admin/models/{name}/traffic         back to the newest AVAILABLE version
     POST   /v1/admin/reload                        re-read config and rescan base paths now
+  Under --model_memory_budget (README "Many models in limited memory"):
+    POST   /v1/admin/models/{name}:load            load it now in every worker
+    POST   /v1/admin/models/{name}:unload          unload it now in every worker (it loads
+                                                   again on its next request); 400 if pinned
+    PUT    /v1/admin/models/{name}/resident        pin it in memory: loaded, never unloaded
+    DELETE /v1/admin/models/{name}/resident        back to least-recently-used unloading
 
 Every call needs `Authorization: Bearer <admin_token>`; with no token configured the routes
 are off (403). A change is saved to disk and reaches every worker within one poll interval.
@@ -106,6 +112,30 @@ def set_traffic(name):
 @bp.delete("/models/<name>/traffic")
 def clear_traffic(name):
     _control().clear_route(name, "split")
+    return _model(name)
+
+
+@bp.post("/models/<name>:load")
+def load_model(name):
+    _control().load_model(name)
+    return _model(name)
+
+
+@bp.post("/models/<name>:unload")
+def unload_model(name):
+    _control().unload_model(name)
+    return _model(name)
+
+
+@bp.put("/models/<name>/resident")
+def pin_resident(name):
+    _control().set_resident(name, True)
+    return _model(name)
+
+
+@bp.delete("/models/<name>/resident")
+def unpin_resident(name):
+    _control().set_resident(name, False)
     return _model(name)
 
 

@@ -30,6 +30,9 @@ def error_response(message: str, status: int, headers=None) -> Response:
 def _serving_error(error: ServingError) -> Response:
     if isinstance(error, LimitExceeded):  # a size limit: 413 (its code stays INVALID_ARGUMENT)
         return error_response(error.message, 413)
+    retry = getattr(error, "retry_after", None)  # a model that does not fit the memory budget
+    if retry is not None:
+        return error_response(error.message, 503, {"Retry-After": str(retry)})
     return error_response(error.message, HTTP_STATUS.get(error.code, 500))
 
 

@@ -41,6 +41,16 @@ class ResourceExhausted(ServingError):
     code = "RESOURCE_EXHAUSTED"
 
 
+class ModelDoesNotFit(ResourceExhausted):
+    """A model that does not fit --model_memory_budget even after unloading every version
+    that may go: REST answers 503 with Retry-After (leases end, memory frees up), gRPC
+    RESOURCE_EXHAUSTED."""
+
+    def __init__(self, message: str, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unimplemented(ServingError):
     code = "UNIMPLEMENTED"
 

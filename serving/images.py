@@ -63,6 +63,9 @@ def picture_bytes(text: str) -> bytes:
 class Images:
     def __init__(self, inference: Inference, max_pixels: int):
         self.inference, self.max_pixels = inference, max_pixels
+        # (model, version) → (labels, labels source) of image classifiers seen loaded: under
+        # a memory budget a version out of memory stays offered once it has been loaded.
+        self._seen: dict[tuple[str, int], tuple[tuple, str]] = {}
 
     def choices(self) -> list[Choice]:
         """Every model with at least one AVAILABLE image-classifier version."""
@@ -72,12 +75,20 @@ class Images:
                 statuses = self.inference.status(name)
             except NotFound:
                 continue
-            usable = [s for s in statuses if s.state == AVAILABLE and s.servable is not None
-                      and is_image_classifier(s.servable)]
+            usable = []
+            for status in statuses:
+                if status.state != AVAILABLE:
+                    continue
+                servable = self.inference.manager.loaded(name, status)
+                if servable is not None and is_image_classifier(servable):
+                    wrapper = servable.wrapper
+                    self._seen[(name, status.version)] = (tuple(wrapper.labels),
+                                                          _labels_source(name, wrapper))
+                if (name, status.version) in self._seen:
+                    usable.append(status.version)
             if usable:
-                newest = usable[0].servable.wrapper
-                found.append(Choice(name, tuple(s.version for s in usable), tuple(newest.labels),
-                                    _labels_source(name, newest)))
+                labels, source = self._seen[(name, usable[0])]
+                found.append(Choice(name, tuple(usable), labels, source))
         return found
 
     def classify(self, name: str, version: int | None, data: bytes, top_k: int = 5) -> Answer:

@@ -13,7 +13,8 @@ import time
 from typing import Callable
 
 from serving import metrics
-from serving.errors import FailedPrecondition, LoadError, NotFound, Unavailable
+from serving.errors import FailedPrecondition, LoadError, NotFound, ServingError, Unavailable
+from serving.models import signatures
 from serving.models.routes import Route
 from serving.models.source import fingerprint, list_versions, local_copy, settled
 from serving.models.state import (
@@ -39,9 +40,16 @@ class ModelManager:
     label and route changes never wait for a load.
     """
 
-    def __init__(self, loader: Callable[[str, int, str], object], unloader: Unloader | None = None):
+    def __init__(self, loader: Callable[[str, int, str], object], unloader: Unloader | None = None,
+                 residency=None):
         self._loader = loader
         self._unloader = unloader or Unloader()
+        # Under --model_memory_budget (models/residency.py): versions are registered AVAILABLE
+        # and load on their first request; their servables live there, never in the tables.
+        self.residency = residency
+        self.saved_model_tags = "serve"  # the core sets --saved_model_tags (metadata from disk)
+        if residency is not None:  # a version requests still hold closes when they end
+            residency.discard = self._unloader.retire
         self._models: dict[str, ModelState] = {}
         # Models a config change removed: their versions, in END, still answer status calls
         # (TF Serving's state monitor remembers every version it tracked in this process).
@@ -151,8 +159,102 @@ class ModelManager:
             model.unsettled[version] = now  # maybe still being copied: look again next poll
             return False
         model.unsettled.pop(version, None)
-        self._load(name, model, version, path, now)
+        if self.residency is None:
+            self._load(name, model, version, path, now)
+            return True
+        with self._lock:  # a request will load it: it serves, so AVAILABLE (README)
+            model.set_status(version, VersionStatus(version, path, AVAILABLE, fingerprint=now))
+        log.info("model %s version %d AVAILABLE (loads on its first request)", name, version)
+        if self.residency.is_pinned(name) or any(
+                self.residency.resident_bytes((name, v)) for v in model.available()):
+            self._load_now(name, model, version)  # pinned, or replacing a loaded version
         return True
+
+    # -- under a memory budget ----------------------------------------------------------------
+    def _fetch(self, name: str, model: ModelState, status: VersionStatus, timeout=None):
+        """The registered version's servable, leased: resident, or loaded now."""
+        return self.residency.fetch((name, status.version),
+                                    lambda: self._load_on_demand(name, model, status),
+                                    status.fingerprint.size if status.fingerprint else 0, timeout)
+
+    def _load_on_demand(self, name: str, model: ModelState, status: VersionStatus):
+        """Runs in a residency load thread: the loader (warmup included), or the version
+        ends failed as a load at start would (its directory must change before a retry)."""
+        version, path, started = status.version, status.path, time.monotonic()
+        if model.versions.get(version) is not status:  # unloaded since the request chose it
+            raise Unavailable(f"Model {name} is changing versions; retry the request")
+        try:
+            servable = self._loader(name, version, local_copy(path))
+        except LoadError as exc:
+            log.error("model %s version %d failed to load from %s: %s", name, version, path,
+                      " ".join(exc.message.split()))
+            with self._lock:
+                if model.versions.get(version) is status:
+                    model.set_status(version, VersionStatus(version, path, END, exc.code,
+                                                            exc.message,
+                                                            fingerprint=fingerprint(path)))
+            metrics.observe_load(name, str(version), time.monotonic() - started, END)
+            raise Unavailable(f"Model {name} version {version} failed to load: "
+                              f"{exc.message}") from None
+        metrics.observe_load(name, str(version), time.monotonic() - started, AVAILABLE)
+        return servable
+
+    def _load_now(self, name: str, model: ModelState, version: int) -> bool:
+        """Make a registered version resident (pin, admin load, hot reload); False when it
+        cannot be now (logged): it stays registered and loads on its next request."""
+        status = model.versions.get(version)
+        if status is None or status.state != AVAILABLE:
+            return False
+        try:
+            self._fetch(name, model, status).release()
+            return True
+        except ServingError as exc:
+            log.warning("model %s version %d not loaded now: %s", name, version, exc.message)
+            return False
+
+    def load_now(self, name: str) -> list[int]:
+        """Every AVAILABLE version of the model made resident (an admin load or pin); the
+        versions that could not be (the last failure is raised when none could)."""
+        model = self._model(name)
+        failed = []
+        for version in sorted(model.available(), reverse=True):
+            status = model.versions.get(version)
+            try:
+                self._fetch(name, model, status).release()
+            except ServingError:
+                failed.append(version)
+                if len(failed) == len(model.available()):
+                    raise
+        return failed
+
+    def unload_now(self, name: str) -> int:
+        """Every resident version of the model unloaded (an admin unload); they stay
+        registered, AVAILABLE, and load again on their next request."""
+        self._model(name)
+        return self.residency.unload(name)
+
+    def signatures_on_disk(self, name: str, version: int | None, label: str | None):
+        """(version, SignatureDefMap) read from the files of a registered version that is
+        not in memory, or None: the loaded version answers (or a load must)."""
+        model = self._models.get(name)
+        if self.residency is None or model is None:
+            return None
+        status = model.pick(version, label)
+        if self.residency.resident_bytes((name, status.version)) is not None:
+            return None
+        proto = signatures.signature_def_map(local_copy(status.path), self.saved_model_tags)
+        return None if proto is None else (status.version, proto)
+
+    def loaded(self, name: str, status: VersionStatus):
+        """The version's servable if it is in memory now (no lease: to look at, not run)."""
+        if self.residency is None:
+            return status.servable
+        return self.residency.peek((name, status.version))
+
+    def resident_bytes(self, name: str, version: int) -> int | None:
+        """Measured size of a loaded version under a budget; None when not loaded (or no
+        budget: then every AVAILABLE version is loaded)."""
+        return self.residency.resident_bytes((name, version)) if self.residency else None
 
     def _load(self, name: str, model: ModelState, version: int, path: str, print_: tuple) -> None:
         with self._lock:
@@ -183,11 +285,15 @@ class ModelManager:
         model.set_status(status.version, dataclasses.replace(status, state=UNLOADING))
         model.set_status(status.version, dataclasses.replace(status, state=END, servable=None))
         log.info("model %s version %d unloaded", model.config.name, status.version)
-        self._unloader.retire(status.servable)  # closed once no request holds it
+        if self.residency is not None:  # its servable, if loaded, is the residency's
+            self.residency.forget((model.config.name, status.version))
+        else:
+            self._unloader.retire(status.servable)  # closed once no request holds it
 
     def _unload_all(self, model: ModelState) -> None:
         for status in list(model.versions.values()):
-            if status.servable is not None:
+            if status.servable is not None or (self.residency is not None
+                                               and status.state == AVAILABLE):
                 self._unload(model, status)
 
     def close(self) -> None:
@@ -236,9 +342,14 @@ class ModelManager:
         A version retired between the lookup and the lease refuses it; by then it has left
         the tables, so the next lookup finds its successor."""
         for _ in range(100):
-            servable = self.resolve(name, version, label)
-            if servable.acquire():
-                return servable
+            model = self._models.get(name)
+            if model is None:
+                raise NotFound(f"Servable not found for request: Latest({name})")
+            status = model.pick(version, label)
+            if self.residency is not None:
+                return self._fetch(name, model, status)
+            if status.servable.acquire():
+                return status.servable
         raise Unavailable(f"Model {name} is changing versions; retry the request")
 
     def status(self, name: str, version: int | None = None) -> list[VersionStatus]:

@@ -65,6 +65,19 @@ class Servable:
         with self._lease_lock:
             self._retired = True
 
+    def held(self) -> bool:
+        """A request holds a lease now."""
+        return self._leases > 0
+
+    def retire_if_idle(self) -> bool:
+        """Retire unless a request holds a lease, in one step (an eviction must never take a
+        version from under a request, nor let one take it while it goes); True if retired."""
+        with self._lease_lock:
+            if self._leases or self._retired:
+                return False
+            self._retired = True
+            return True
+
     def idle(self) -> bool:
         """Retired and no lease held: nobody can run it any more."""
         with self._lease_lock:

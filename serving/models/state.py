@@ -86,6 +86,11 @@ class ModelState:
 
     def servable(self, version: int | None, label: str | None):
         """A version, a label, a route, or else the newest AVAILABLE version (TF's Latest)."""
+        return self.pick(version, label).servable
+
+    def pick(self, version: int | None, label: str | None) -> VersionStatus:
+        """The AVAILABLE version's status a request resolves to (servable() without the
+        servable: under a memory budget it may still have to load)."""
         name = self.config.name
         if label is not None:
             labels = self.labels
@@ -97,13 +102,13 @@ class ModelState:
             status = versions.get(version)
             if status is None or status.state != AVAILABLE:
                 raise NotFound(f"Servable not found for request: Specific({name}, {version})")
-            return status.servable
+            return status
         route = self.route
         if route is not None:
             chosen = route.choose({v for v, s in versions.items() if s.state == AVAILABLE})
             if chosen is not None:
-                return versions[chosen].servable
+                return versions[chosen]
         for number in sorted(versions, reverse=True):
             if versions[number].state == AVAILABLE:
-                return versions[number].servable
+                return versions[number]
         raise NotFound(f"Servable not found for request: Latest({name})")

@@ -70,7 +70,7 @@ class Unloader:
 
     def _close(self, servables: list) -> None:
         while servables:
-            _close_one(servables.pop())  # no name in this frame may keep the last one alive
+            close_one(servables.pop())  # no name in this frame may keep the last one alive
         refreeze()
 
     def close_all(self) -> None:
@@ -94,7 +94,7 @@ class Unloader:
         return not self._pending and not self._closing
 
 
-def _close_one(servable) -> None:
+def close_one(servable) -> None:
     name, version = getattr(servable, "name", "?"), getattr(servable, "version", "?")
     try:
         servable.close()
@@ -102,6 +102,21 @@ def _close_one(servable) -> None:
         log.exception("closing %s version %s failed", name, version)
     else:
         log.info("model %s version %s closed", name, version)
+
+
+_freezes = [0]  # how many times gc.freeze() has run in this process
+
+
+def freezes() -> int:
+    """Changes whenever the heap is frozen again: a version loaded before the last change is
+    frozen, and only a refreeze collects it (serving/models/residency.py)."""
+    return _freezes[0]
+
+
+def freeze() -> None:
+    gc.collect()
+    gc.freeze()
+    _freezes[0] += 1
 
 
 def refreeze() -> None:
@@ -113,7 +128,6 @@ def refreeze() -> None:
     """
     if gc.get_freeze_count():
         gc.unfreeze()
-        gc.collect()
-        gc.freeze()
+        freeze()
     else:
         gc.collect()

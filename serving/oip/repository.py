@@ -1,6 +1,8 @@
 """Triton's model repository extension over the serving core: the index of every configured
 model and version, and unload / load, kept in the routing state file (serving/routing/
-unloading.py) so that every worker, and every restarted one, applies them."""
+unloading.py) so that every worker, and every restarted one, applies them. Under
+--model_memory_budget they load into and unload from memory (serving/routing/resident.py):
+the model stays registered and ready, and loads again on its next request."""
 from __future__ import annotations
 
 from serving.errors import FailedPrecondition, InvalidArgument
@@ -30,6 +32,8 @@ class Repository:
                 state = _STATES.get(status.state, "UNKNOWN")
                 reason = status.error_message or ("unloaded" if unloaded and state ==
                                                   "UNAVAILABLE" else "")
+                if state == "READY" and self._on_demand(name, status.version):
+                    reason = "not in memory: loads on its first request"
                 entries.append({"name": name, "version": str(status.version), "state": state,
                                 "reason": reason})
         if ready_only:
@@ -42,6 +46,9 @@ class Repository:
         self._check_parameters(parameters, ("config",), "load")
         self.oip._known(name)
         self._mark(name, False)
+        if self.oip.manager.residency is not None:  # a memory budget: load it into memory
+            self.oip.core.control.load_model(name)
+            return
         self.oip.manager.sync(name)
         if not self.oip._available(name):
             reasons = sorted({s.error_message for s in self.oip.inference.status(name)
@@ -53,8 +60,15 @@ class Repository:
         """Unload every version of a model, in every worker; it stays known (not ready)."""
         self._check_parameters(parameters, ("unload_dependents",), "unload")
         self.oip._known(name)
+        if self.oip.manager.residency is not None:  # a memory budget: out of memory only, it
+            self.oip.core.control.unload_model(name)  # loads again on its next request
+            return
         self._mark(name, True)
         self.oip.manager.sync(name)
+
+    def _on_demand(self, name: str, version: int) -> bool:
+        manager = self.oip.manager
+        return manager.residency is not None and manager.resident_bytes(name, version) is None
 
     def _tracked(self, name: str) -> bool:
         return bool(self.oip.inference.statuses(name))

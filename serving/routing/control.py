@@ -32,7 +32,7 @@ from serving.models.state import PIN_REQUEST, SPLIT_REQUEST
 from serving.routing import reload as tf_reload
 from serving.routing import store as routing_store
 from serving.routing.acks import Acks
-from serving.routing import unloading
+from serving.routing import resident, unloading
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,8 @@ class VersionControl:
                     self.manager.commit_labels(name)
             # Models unloaded through the Open Inference Protocol's repository API.
             changed = unloading.apply(self.manager, self._state) or changed
+            # Pins, loads and unloads under --model_memory_budget.
+            resident.apply(self.manager, self._state, self.settings.pinned())
             return changed
 
     def _changed(self, path: str, force: bool) -> bool:
@@ -218,6 +220,49 @@ class VersionControl:
                 raise NotFound(f"Model {name} has no label {label}")
             del labels[label]
         self._write_labels(name, change)
+
+    # Under --model_memory_budget: decided from the state file under its lock, as above.
+    def set_resident(self, name: str, pinned: bool) -> None:
+        """Pin a model in memory in every worker (loaded now, never unloaded to make room),
+        or let it go back to the least-recently-used order."""
+        self._residency_for(name)
+        flag = name in self.settings.pinned()
+
+        def change(data):
+            entry = data["models"].setdefault(name, {})
+            if pinned == flag:
+                entry.pop(resident.PIN, None)
+            else:
+                entry[resident.PIN] = pinned
+        self._write_state(change)
+
+    def load_model(self, name: str) -> None:
+        """Load a model now, in every worker; it answers once this worker has loaded it
+        (ModelDoesNotFit when it cannot fit)."""
+        self._residency_for(name)
+        self._write_state(lambda data: resident.ask(data["models"].setdefault(name, {}),
+                                                    resident.LOAD))
+        self.manager.load_now(name)  # this worker's error, if any, is the answer's
+
+    def unload_model(self, name: str) -> None:
+        """Unload a model now, in every worker (requests in flight finish first); it stays
+        registered and loads again on its next request. A pinned model is refused."""
+        self._residency_for(name)
+
+        def change(data):
+            if name in resident.pinned_names(data, self.settings.pinned()):
+                raise FailedPrecondition(f"Model {name} is pinned in memory; unpin it first "
+                                         f"(DELETE /v1/admin/models/{name}/resident)")
+            resident.ask(data["models"].setdefault(name, {}), resident.UNLOAD)
+        self._write_state(change)
+
+    def _residency_for(self, name: str):
+        self.manager.config(name)  # NotFound for an unknown model
+        if self.manager.residency is None:
+            raise FailedPrecondition("This server has no memory budget: every model is loaded "
+                                     "(start it with --model_memory_budget to load, unload "
+                                     "and pin at run time)")
+        return self.manager.residency
 
     def reload_config(self, config, timeout: float | None = None) -> None:
         """TF Serving's HandleReloadConfigRequest: the model_config_list replaces the running
@@ -350,14 +395,28 @@ class VersionControl:
                         for s in self.manager.status(name)]
         except NotFound:
             versions = []
+        residency = self.manager.residency
+        if residency is not None:  # what this worker holds in memory, and what it measured
+            for entry in versions:
+                size = self.manager.resident_bytes(name, int(entry["version"]))
+                entry["resident"] = size is not None
+                entry["resident_bytes"] = size
         policy = json_format.MessageToDict(config.model_version_policy,
                                            preserving_proto_field_name=True)
         return {"name": name, "base_path": config.base_path,
                 "model_version_policy": policy or {"latest": {"num_versions": 1}},
                 "model_version_status": versions, "labels": labels, "label_error": label_error,
-                "default": route.pinned, "split": route.to_json().get("split")}
+                "default": route.pinned, "split": route.to_json().get("split"),
+                **({"pinned_in_memory": self.manager.residency.is_pinned(name)}
+                   if self.manager.residency is not None else {})}
 
     def describe_all(self) -> dict:
-        return {"models": [self.describe(n) for n in self.manager.model_names()],
-                "config_error": self.config_error, "state_file": self.state_file,
-                "worker_pid": os.getpid()}  # which gunicorn worker answered this listing
+        listing = {"models": [self.describe(n) for n in self.manager.model_names()],
+                   "config_error": self.config_error, "state_file": self.state_file,
+                   "worker_pid": os.getpid()}  # which gunicorn worker answered this listing
+        residency = self.manager.residency
+        if residency is not None:
+            listing["memory"] = {"budget_bytes": residency.budget,
+                                 "resident_bytes": residency.used(),
+                                 "least_recently_used": [f"{n}/{v}" for n, v in residency.lru()]}
+        return listing

@@ -324,3 +324,12 @@ def test_a_pinned_version_stays_loaded_and_answering_when_a_newer_one_arrives(si
     listing = client.post("/v1/admin/reload", headers=AUTH).get_json()["models"][0]
     assert [(s["version"], s["state"]) for s in listing["model_version_status"]][:2] == [
         ("3", "AVAILABLE"), ("2", "END")]  # unpinned: the policy lets it go
+
+
+@pytest.mark.parametrize("method, path", [("POST", "/models/ab:load"),
+                                          ("POST", "/models/ab:unload"),
+                                          ("PUT", "/models/ab/resident"),
+                                          ("DELETE", "/models/ab/resident")])
+def test_the_memory_routes_without_a_budget_refuse_saying_why(deployment, method, path):
+    reply = deployment.admin(method, path)
+    assert reply.status_code == 400 and "--model_memory_budget" in reply.json()["error"]

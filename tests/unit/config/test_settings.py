@@ -138,3 +138,24 @@ def test_the_images_empty_models_folder_falls_back_to_the_shipped_models(tmp_pat
     (tmp_path / "1").mkdir()  # a version directory: MODEL_BASE_PATH is the model itself
     assert Settings.load(environ={"MODEL_BASE_PATH": str(tmp_path)}).model_base_path == \
         str(tmp_path)
+
+
+def test_the_memory_budget_flags_read_sizes_names_and_limits():
+    settings = Settings.load(argv=["--model_memory_budget=512MiB", "--pinned_models=a, b",
+                                   "--max_concurrent_loads=2",
+                                   "--model_load_timeout_seconds=5"], environ={})
+    assert settings.memory_budget() == 512 * 2**20 and settings.pinned() == {"a", "b"}
+    assert (settings.max_concurrent_loads, settings.model_load_timeout_seconds) == (2, 5.0)
+    assert Settings.load(environ={"MODEL_MEMORY_BUDGET": "2GB"}).memory_budget() == 2 * 10**9
+    assert Settings.load(environ={"MODEL_MEMORY_BUDGET": "1048576"}).memory_budget() == 2**20
+    assert Settings.load(environ={}).memory_budget() == 0  # off: load everything at start
+
+
+@pytest.mark.parametrize("flag, words", [("--model_memory_budget=12XB", "512MiB"),
+                                         ("--model_memory_budget=-1GiB", "512MiB"),
+                                         ("--max_concurrent_loads=0", "at least 1"),
+                                         ("--model_load_timeout_seconds=0", "more than 0")])
+def test_a_wrong_memory_setting_stops_the_start_saying_which_and_why(flag, words):
+    with pytest.raises(ValueError, match=words) as raised:
+        Settings.load(argv=[flag], environ={})
+    assert flag.split("=")[0].lstrip("-") in str(raised.value)
