@@ -106,9 +106,10 @@ class Inference:
         self.manager, self.limits = manager, limits
 
     # -- lookups -------------------------------------------------------------------------------
-    def resolve(self, spec: ModelSpec) -> Target:
-        """NotFound (unknown model or version), InvalidArgument (unknown label), or a Target."""
-        servable = self.manager.acquire(spec.name, spec.version, spec.label)
+    def resolve(self, spec: ModelSpec, timeout: float | None = None) -> Target:
+        """NotFound (unknown model or version), InvalidArgument (unknown label), or a Target.
+        `timeout` (the client's deadline) bounds a wait for the version's load (a budget)."""
+        servable = self.manager.acquire(spec.name, spec.version, spec.label, timeout)
         exchange = observe.current()  # the request's record, when something observes it
         if exchange is not None:
             exchange.resolved(servable.name, servable.version, spec.signature_key)

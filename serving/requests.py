@@ -15,7 +15,7 @@ from serving.config.limits import Limits
 from serving.errors import InvalidArgument
 from serving.inference import Inference, ModelSpec, Target, Task
 
-Resolve = Callable[[ModelSpec], Target]
+Resolve = Callable[..., Target]  # resolve(spec, timeout=None): timeout bounds a load's wait
 
 
 def model_spec(request, field: str = "model_spec") -> ModelSpec:
@@ -66,7 +66,7 @@ def examples(input_message) -> np.ndarray:
 def predict(inference: Inference, resolve: Resolve, request, timeout: float | None = None):
     """(target, outputs) of a PredictRequest; the target's lease is already returned."""
     spec = model_spec(request)
-    with resolve(spec) as target:
+    with resolve(spec, timeout=timeout) as target:
         outputs = inference.predict(target, feeds(request, inference.limits),
                                     list(request.output_filter), timeout=timeout)
     return target, outputs
@@ -74,13 +74,13 @@ def predict(inference: Inference, resolve: Resolve, request, timeout: float | No
 
 def classify(inference: Inference, resolve: Resolve, request, timeout: float | None = None):
     spec = model_spec(request)
-    with resolve(spec) as target:
+    with resolve(spec, timeout=timeout) as target:
         return target, inference.classify(target, examples(request.input), timeout=timeout)
 
 
 def regress(inference: Inference, resolve: Resolve, request, timeout: float | None = None):
     spec = model_spec(request)
-    with resolve(spec) as target:
+    with resolve(spec, timeout=timeout) as target:
         return target, inference.regress(target, examples(request.input), timeout=timeout)
 
 

@@ -73,7 +73,7 @@ def _replay_record(inference: Inference, servable, record: bytes, iterations: in
         spec.name = servable.name
         spec.ClearField("version_choice")
 
-    def resolve(spec: ModelSpec) -> Target:
+    def resolve(spec: ModelSpec, timeout: float | None = None) -> Target:
         """This version, whatever the logged request names (it is not AVAILABLE yet)."""
         if not servable.acquire():
             raise DeadlineExceeded("the version was unloaded during its warmup")

@@ -336,7 +336,8 @@ class ModelManager:
             raise NotFound(f"Servable not found for request: Latest({name})")
         return model.servable(version, label)
 
-    def acquire(self, name: str, version: int | None = None, label: str | None = None):
+    def acquire(self, name: str, version: int | None = None, label: str | None = None,
+                timeout: float | None = None):
         """`resolve`, with a lease taken on the servable; the caller must `release()` it.
 
         A version retired between the lookup and the lease refuses it; by then it has left
@@ -347,7 +348,7 @@ class ModelManager:
                 raise NotFound(f"Servable not found for request: Latest({name})")
             status = model.pick(version, label)
             if self.residency is not None:
-                return self._fetch(name, model, status)
+                return self._fetch(name, model, status, timeout)
             if status.servable.acquire():
                 return status.servable
         raise Unavailable(f"Model {name} is changing versions; retry the request")

@@ -8,6 +8,9 @@ loaded serves them first. A version's size is measured: the process's resident m
 and after its load and warmup (memory freed by unloads handed back to the OS first), never
 less than its files; the files' size (times what earlier loads measured) is the estimate a
 load makes room for before it runs.
+Measurements read low when a load reuses heap that unloads freed; a version's size is the
+largest measured, and glibc's mmap threshold is held where big blocks (tensors) come from
+mmap, new pages each load, returned on unload (`keep_big_blocks_returnable`).
 """
 from __future__ import annotations
 
@@ -44,6 +47,19 @@ def _libc_trim() -> Callable[[], None]:
 
 
 _trim = _libc_trim()
+
+
+def keep_big_blocks_returnable() -> None:
+    """glibc serves a block above its mmap threshold with its own mmap, handed back to the OS
+    on free; but each such free raises the threshold (up to 32 MiB), so a model's tensors
+    later come from the heap, which unloads fragment and trimming cannot return. Fixing the
+    threshold at its 128 KiB default keeps an unloaded model's memory returnable."""
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
 
 
 def release_memory(refrozen: bool = False) -> None:
@@ -94,6 +110,10 @@ class Residency:
         self._pinned = frozenset(pinned)
         self.discard = discard or (lambda servable: servable.retire())
         self._memory, self._release = memory, release
+        # The process before any model: the admin listing shows what it grew past this.
+        if memory is resident_memory:  # the real process, not a test's stand-in
+            keep_big_blocks_returnable()
+        self._floor = memory()
         self._entries: dict[Key, _Entry] = {}
         self._flights: dict[Key, _Flight] = {}
         self._measured: dict[Key, int] = {}  # last measured size: the next load's estimate
@@ -127,7 +147,8 @@ class Residency:
         metrics.cache_miss(key[0])
         started = time.monotonic()
         try:
-            return self._wait(key, flight, self.load_timeout if timeout is None else timeout)
+            return self._wait(key, flight, self.load_timeout if timeout is None
+                              else min(timeout, self.load_timeout))
         finally:
             metrics.observe_load_wait(time.monotonic() - started)
 
@@ -185,6 +206,10 @@ class Residency:
 
     def loading(self, key: Key) -> bool:
         return key in self._flights
+
+    def growth(self) -> int:
+        """What the process holds past its floor (before any model): what the budget bounds."""
+        return self._memory() - self._floor
 
     def used(self) -> int:
         return sum(e.size for e in list(self._entries.values()))
@@ -254,7 +279,7 @@ class Residency:
             before = self._memory()
             epoch = freezes()
             servable = load()
-            size = max(self._memory() - before, files_bytes)
+            size = max(self._memory() - before, files_bytes, self._measured.get(key, 0))
             loaded = time.monotonic()
         except ServingError as exc:
             with self._lock:

@@ -65,11 +65,13 @@ class OpenInference:
         if not self.inference.knows(name):
             raise NotFound(f"Request for unknown model: '{name}' is not found")
 
-    def _resolve(self, name: str, version, signature: str = "") -> Target:
+    def _resolve(self, name: str, version, signature: str = "",
+                 timeout: float | None = None) -> Target:
         self._known(name)
         number = parse_version(version)
         try:
-            target = self.inference.resolve(ModelSpec(name, number, signature_name=signature))
+            target = self.inference.resolve(ModelSpec(name, number, signature_name=signature),
+                                            timeout)
         except NotFound:
             if number is not None:
                 raise NotFound(f"Request for unknown model: '{name}' version {number} is not "
@@ -155,7 +157,7 @@ class OpenInference:
               classes: dict[str, int] | None = None) -> InferResult:
         """Checks every input's name, datatype, shape and size (no tensor is allocated before
         all pass), then runs the signature through the core's predict."""
-        with self._resolve(name, version, signature) as target:
+        with self._resolve(name, version, signature, timeout) as target:
             sig = target.signature()
             total, seen = 0, set()
             for tensor in inputs:

@@ -418,5 +418,6 @@ class VersionControl:
         if residency is not None:
             listing["memory"] = {"budget_bytes": residency.budget,
                                  "resident_bytes": residency.used(),
+                                 "process_growth_bytes": residency.growth(),
                                  "least_recently_used": [f"{n}/{v}" for n, v in residency.lru()]}
         return listing

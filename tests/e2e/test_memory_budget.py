@@ -19,6 +19,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.helpers import ROOT, ServerProcess, wait_until, write_config
+from tests.support.openapi_examples import MEMORY, example_request, success
 from tests.support.pictures import draw, encode
 from tests.support.sized_model import export_sized_model
 from tests.support.slow_model import export_slow_model
@@ -268,3 +269,15 @@ def test_a_new_version_arriving_on_disk_replaces_the_old_one_as_before(server):
 
 def _model(listing_: dict, name: str) -> dict:
     return next(m for m in listing_["models"] if m["name"] == name)
+
+
+def test_the_described_examples_of_the_memory_routes_succeed_on_a_server_with_a_budget(server):
+    """api/openapi.yaml's load, pin, unpin and unload examples, in that order (the model
+    ends where it began: registered, not pinned, out of memory)."""
+    order = ["adminLoadModel", "adminPinResident", "adminUnpinResident", "adminUnloadModel"]
+    for path, method, operation in sorted(MEMORY, key=lambda o: order.index(o[2]["operationId"])):
+        call = example_request(path, operation)
+        call["url"] = server.url + call["url"]
+        call["headers"] = AUTH
+        reply = requests.request(method.upper(), timeout=60, **call)
+        assert reply.status_code == success(operation), (operation["operationId"], reply.text)

@@ -28,7 +28,7 @@ class _Manager:
     def __init__(self, name: str):
         self.servable = _Servable(name)
 
-    def acquire(self, name, version=None, label=None):
+    def acquire(self, name, version=None, label=None, timeout=None):
         if name != self.servable.name:
             raise NotFound(f"Servable not found for request: Latest({name})")
         self.servable.acquire()

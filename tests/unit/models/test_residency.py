@@ -162,12 +162,29 @@ def test_a_request_stops_waiting_after_the_timeout_and_the_load_still_lands(mode
     servable.release()
 
 
+def test_the_load_timeout_bounds_a_request_whose_deadline_is_longer(models):
+    residency = residency_for(models, load_timeout=0.01)
+    models.gates["a"] = threading.Event()
+    with pytest.raises(Unavailable, match="still loading after 0.01s"):
+        fetch(residency, models, "a", timeout=30)  # the client's deadline: the shorter wins
+    models.gates["a"].set()
+
+
 def test_the_next_estimate_is_the_last_measurement(models):
     residency = residency_for(models)
     use(residency, models, "a")
     assert residency._estimate(("a", 1), MB) == 10 * MB
     assert residency._estimate(("b", 1), MB) == 10 * MB  # files + what loads cost beyond
     assert residency._estimate(("b", 1), 20 * MB) == 25 * MB  # never more than the budget
+
+
+def test_a_version_measured_low_on_a_later_load_keeps_its_largest_size(models):
+    residency = residency_for(models)
+    use(residency, models, "a")
+    residency.unload("a")
+    models.sizes["a"] = 4 * MB  # the next load reuses freed heap: its growth reads low
+    use(residency, models, "a")
+    assert residency.resident_bytes(("a", 1)) == 10 * MB
 
 
 def test_a_load_measured_below_its_files_counts_its_files(models):

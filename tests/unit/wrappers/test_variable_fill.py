@@ -60,6 +60,24 @@ def test_keras_export_archive_and_model_export_models_are_left_alone_and_nothing
             wrapper.close()
 
 
+def test_a_model_whose_restore_fills_what_its_signatures_read_is_not_checked_in_a_session():
+    """The check costs an op per variable and a run (~20 ms of a digits load): a TF2 export
+    (digits: its restore function is handed every variable it reads) and a TF1 saver's
+    (half_plus_two) never pay it."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    for path in (DIGITS, str(ROOT / "models" / "half_plus_two" / "00000123")):
+        saved = saved_model_pb2.SavedModel.FromString(
+            open(os.path.join(path, "saved_model.pb"), "rb").read())
+        exported = sum(node.op == "VarIsInitializedOp"
+                       for node in saved.meta_graphs[0].graph_def.node)
+        wrapper = wrappers.load_version(path)
+        try:
+            assert sum(op.type == "VarIsInitializedOp"
+                       for op in wrapper.graph.get_operations()) == exported, path
+        finally:
+            wrapper.close()
+
+
 def test_variables_sharing_a_name_are_each_filled_with_their_own_value_and_logged(
         tmp_path, caplog):
     path = str(tmp_path / "saved")
