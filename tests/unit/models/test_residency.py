@@ -187,6 +187,20 @@ def test_a_version_measured_low_on_a_later_load_keeps_its_largest_size(models):
     assert residency.resident_bytes(("a", 1)) == 10 * MB
 
 
+def test_a_load_that_reuses_freed_heap_counts_the_heap_it_took(models):
+    heap = {"in use": 0}
+    real = models.loader("a")
+
+    def load():  # malloc hands out 10 MB, from heap freed before: the resident set grows 2
+        servable = real()
+        models.rss -= 8 * MB
+        heap["in use"] += 10 * MB
+        return servable
+    residency = residency_for(models, heap=lambda: heap["in use"])
+    residency.fetch(("a", 1), load, MB).release()
+    assert residency.resident_bytes(("a", 1)) == 10 * MB
+
+
 def test_a_load_measured_below_its_files_counts_its_files(models):
     models.sizes["a"] = 0  # e.g. it reused memory an unload freed
     residency = residency_for(models)
