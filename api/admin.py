@@ -26,12 +26,23 @@ import os
 from flask import Blueprint, Response, current_app, request
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, Unauthorized
+from werkzeug.routing import BaseConverter
 
 from api import auth
 from api.codec import jsonio
 from serving.errors import InvalidArgument
 
 bp = Blueprint("admin", __name__)
+
+
+class _ModelName(BaseConverter):
+    """A model name: no `/` and no `:`, so `/models/m:load` is the load verb's URL alone
+    (not also `GET /models/<name>` for a model called "m:load"), as in TF Serving's URLs."""
+
+    regex = "[^/:]+"
+
+
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("model", _ModelName))
 
 
 def _control():
@@ -71,36 +82,36 @@ def list_models():
     return _json(_control().describe_all())
 
 
-@bp.get("/models/<name>")
+@bp.get("/models/<model:name>")
 def show_model(name):
     return _model(name)
 
 
-@bp.put("/models/<name>/default")
+@bp.put("/models/<model:name>/default")
 def pin_default(name):
     _control().pin(name, _version_from_body())
     return _model(name)
 
 
-@bp.delete("/models/<name>/default")
+@bp.delete("/models/<model:name>/default")
 def unpin_default(name):
     _control().clear_route(name, "default")
     return _model(name)
 
 
-@bp.put("/models/<name>/labels/<label>")
+@bp.put("/models/<model:name>/labels/<label>")
 def set_label(name, label):
     _control().set_label(name, label, _version_from_body())
     return _model(name)
 
 
-@bp.delete("/models/<name>/labels/<label>")
+@bp.delete("/models/<model:name>/labels/<label>")
 def delete_label(name, label):
     _control().delete_label(name, label)
     return _model(name)
 
 
-@bp.put("/models/<name>/traffic")
+@bp.put("/models/<model:name>/traffic")
 def set_traffic(name):
     document = jsonio.loads(request.get_data(cache=False))
     if not isinstance(document, dict) or "split" not in document:
@@ -109,31 +120,31 @@ def set_traffic(name):
     return _model(name)
 
 
-@bp.delete("/models/<name>/traffic")
+@bp.delete("/models/<model:name>/traffic")
 def clear_traffic(name):
     _control().clear_route(name, "split")
     return _model(name)
 
 
-@bp.post("/models/<name>:load")
+@bp.post("/models/<model:name>:load")
 def load_model(name):
     _control().load_model(name)
     return _model(name)
 
 
-@bp.post("/models/<name>:unload")
+@bp.post("/models/<model:name>:unload")
 def unload_model(name):
     _control().unload_model(name)
     return _model(name)
 
 
-@bp.put("/models/<name>/resident")
+@bp.put("/models/<model:name>/resident")
 def pin_resident(name):
     _control().set_resident(name, True)
     return _model(name)
 
 
-@bp.delete("/models/<name>/resident")
+@bp.delete("/models/<model:name>/resident")
 def unpin_resident(name):
     _control().set_resident(name, False)
     return _model(name)
