@@ -115,9 +115,11 @@ class GrpcServer:
                    ("grpc.max_send_message_length", -1),
                    *channel_arguments(settings.grpc_channel_arguments)]
         options += connection_age(settings, options)
-        self.server = grpc.server(self._pool, options=options,
-                                  interceptors=[_Tokens(tokens_from(settings.api_token),
-                                                        settings.admin_token)])
+        api_tokens = tokens_from(settings.api_token)
+        # With no token at all every RPC is open: no interceptor, no Python call per RPC.
+        guard = [_Tokens(api_tokens, settings.admin_token)] \
+            if api_tokens or settings.admin_token else []
+        self.server = grpc.server(self._pool, options=options, interceptors=guard)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             servicers.PredictionService(core, settings), self.server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(
