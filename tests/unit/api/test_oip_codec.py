@@ -56,3 +56,39 @@ def test_json_outputs_have_no_nan_literals():
     assert json.loads(body)["outputs"][0]["data"] == [None, None]
 
 
+
+
+def _values(body: bytes):
+    from serving.oip.datatypes import from_values
+    tensor = codec.decode(body, None, DEFAULT).inputs[0]
+    return from_values(tensor.name, tensor.datatype, tuple(tensor.shape), tensor.values)
+
+
+def test_a_bare_nan_in_float_data_reads_as_nan_on_the_fast_path(monkeypatch):
+    slow = []
+    monkeypatch.setattr(codec.jsonio, "loads", lambda *a, **k: slow.append(1))
+    body = b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [3], "data": [1.5, NaN, 2]}]}'
+    array = _values(body)
+    assert np.isnan(array[1]) and array[[0, 2]].tolist() == [1.5, 2.0] and not slow
+
+
+@pytest.mark.parametrize("body, expected", [
+    # a string holding the token keeps it: the standard library reads the body
+    (b'{"id": "NaN", "inputs": [{"name": "x", "datatype": "FP32", "shape": [1], '
+     b'"data": [NaN]}]}', "NaN"),
+    (b'{"id": "a,NaN,b", "inputs": [{"name": "x", "datatype": "FP64", "shape": [2], '
+     b'"data": [NaN, Infinity]}]}', "a,NaN,b"),
+])
+def test_strings_holding_nan_and_infinite_values_keep_their_meaning(body, expected):
+    request = codec.decode(body, None, DEFAULT)
+    assert request.id == expected
+    from serving.oip.datatypes import from_values
+    tensor = request.inputs[0]
+    array = from_values(tensor.name, tensor.datatype, tuple(tensor.shape), tensor.values)
+    assert np.isnan(array[0]) and (array.size == 1 or np.isposinf(array[1]))
+
+
+def test_a_nan_where_an_integer_belongs_is_still_refused():
+    body = b'{"inputs": [{"name": "x", "datatype": "INT32", "shape": [1], "data": [NaN]}]}'
+    with pytest.raises(InvalidArgument, match="'x'"):
+        _values(body)
