@@ -54,7 +54,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "bench"))
 import make_many_models  # noqa: E402
+from memory import children  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MIB = 1 << 20
@@ -110,15 +112,7 @@ class Server:
             time.sleep(0.5)
 
     def worker_pids(self) -> list[int]:
-        found = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.process.pid:
-                found.append(int(stat.parent.name))
-        return sorted(found)
+        return children(self.process.pid)
 
     def metrics(self) -> dict[str, dict[tuple, float]]:
         """{sample name: {labels (sorted tuple): value}} from the Prometheus page."""

@@ -13,9 +13,9 @@ from types import SimpleNamespace
 
 import grpc
 import pytest
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+from tests.support import predict_requests
 from tests.support.helpers import (
     ServerProcess,
     copy_model,
@@ -30,15 +30,6 @@ from tests.support.slow_model import export_slow_model
 
 pytestmark = pytest.mark.e2e
 AGE_S = 2.0
-
-
-def predict_request(model: str, value: float) -> predict_pb2.PredictRequest:
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    request.inputs["x"].CopyFrom(tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_FLOAT, float_val=[value], tensor_shape=tensor_shape_pb2.
-        TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)] * 2)))
-    return request
 
 
 def calls_by_pid(server) -> dict[int, int]:
@@ -99,7 +90,7 @@ def test_one_channels_calls_reach_both_workers_once_its_connection_ages_out(serv
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
 
         def both_workers_answered() -> bool:
-            reply = stub.Predict(predict_request("half_plus_two", 1.0), timeout=10)
+            reply = stub.Predict(predict_requests.one_value("half_plus_two", 1.0), timeout=10)
             assert list(reply.outputs["y"].float_val) == [2.5]
             new = {pid for pid, n in calls_by_pid(servers.aged).items() if n > before.get(pid, 0)}
             return len(new) == 2
@@ -117,7 +108,7 @@ def test_calls_in_flight_finish_when_their_connection_ages_out(servers):
             deadline = time.monotonic() + 3.5 * AGE_S
             while time.monotonic() < deadline:
                 try:
-                    reply = stub.Predict(predict_request("slow", 400.0), timeout=30)
+                    reply = stub.Predict(predict_requests.one_value("slow", 400.0), timeout=30)
                     answered.append(list(reply.outputs["y"].float_val))
                 except grpc.RpcError as error:
                     failures.append((error.code(), error.details()))
@@ -138,7 +129,7 @@ def spread(servers, options, count: int = 12) -> list[int]:
         grpc.channel_ready_future(channel).result(timeout=10)
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         for _ in range(count):
-            stub.Predict(predict_request("half_plus_two", 1.0), timeout=10)
+            stub.Predict(predict_requests.one_value("half_plus_two", 1.0), timeout=10)
     wait_until(lambda: sum(calls(s) for s in servers.pair) - sum(before) == count, 10,
                "the access log lines")
     return [calls(server) - n for server, n in zip(servers.pair, before)]
@@ -179,7 +170,7 @@ def test_nginx_passes_each_call_of_one_connection_to_the_next_instance(servers, 
     with grpc.insecure_channel(nginx.target) as channel:   # one HTTP/2 connection to nginx
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         for value in range(10):
-            reply = stub.Predict(predict_request("half_plus_two", float(value)), timeout=10)
+            reply = stub.Predict(predict_requests.one_value("half_plus_two", float(value)), timeout=10)
             assert list(reply.outputs["y"].float_val) == [value / 2 + 2]
             assert reply.model_spec.version.value == 123
     wait_until(lambda: sum(calls(s) for s in servers.pair) - sum(before) == 10, 10,

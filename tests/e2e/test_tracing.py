@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import requests
 import tritonclient.grpc as grpcclient
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+from tests.support import predict_requests
 from tests.support.helpers import ServerProcess, copy_model, wait_until, write_config
 from tests.support.observe_sinks import OtlpReceiver, attributes
 from tests.support.slow_model import export_slow_model
@@ -67,15 +67,6 @@ def request_span(spans: list, parent: str):
     return span
 
 
-def predict_request(model: str, value: float) -> predict_pb2.PredictRequest:
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    request.inputs["x"].CopyFrom(tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_FLOAT, float_val=[value], tensor_shape=tensor_shape_pb2.
-        TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)] * 2)))
-    return request
-
-
 def test_each_protocol_gives_one_trace_per_request_under_the_clients_parent(server, receiver):
     calls = {}
     header, trace, parent = traceparent()
@@ -86,7 +77,7 @@ def test_each_protocol_gives_one_trace_per_request_under_the_clients_parent(serv
     header, trace, parent = traceparent()
     with grpc.insecure_channel(server.grpc_target) as channel:
         prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
-            predict_request("half_plus_two", 1.0), metadata=[("traceparent", header)],
+            predict_requests.one_value("half_plus_two", 1.0), metadata=[("traceparent", header)],
             timeout=30)
     calls["grpc"] = (trace, parent, "OK")
     header, trace, parent = traceparent()
@@ -124,8 +115,8 @@ def test_a_batch_span_links_every_request_that_rode_in_it(server, receiver):
     answered: list[bool] = []
     with grpc.insecure_channel(server.grpc_target) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        stub.Predict(predict_request("slow", 1.0), timeout=30)  # connected before the test
-        slow = threading.Thread(target=stub.Predict, args=(predict_request("slow", 300.0),),
+        stub.Predict(predict_requests.one_value("slow", 1.0), timeout=30)  # connected before the test
+        slow = threading.Thread(target=stub.Predict, args=(predict_requests.one_value("slow", 300.0),),
                                 kwargs={"timeout": 30})
         slow.start()
         time.sleep(0.1)
@@ -134,7 +125,7 @@ def test_a_batch_span_links_every_request_that_rode_in_it(server, receiver):
             header, trace, parent = traceparent()
             riders.append((trace, parent))
             threads.append(threading.Thread(target=lambda h=header: answered.append(bool(
-                stub.Predict(predict_request("slow", 1.0), metadata=[("traceparent", h)],
+                stub.Predict(predict_requests.one_value("slow", 1.0), metadata=[("traceparent", h)],
                              timeout=30)))))
         for thread in threads:
             thread.start()
