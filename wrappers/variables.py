@@ -61,9 +61,8 @@ def restore_uninitialized(session, graph, export_dir: str, meta_graph,
              for key in sorted(signature_keys)}
     handles = sorted({op.name: op for ops in reads.values() for op in ops}.values(),
                      key=lambda op: op.name)
-    restored = _restored_by_saver(graph, meta_graph)
-    if all(op.name in restored for op in handles):  # no session run: ~25% of a small load
-        return Fill()
+    if not handles or {op.name for op in handles} <= _restored_by_saver(graph, meta_graph):
+        return Fill()  # nothing read, or all restored: no session run (~25% of a small load)
     checks = [v1.raw_ops.VarIsInitializedOp(resource=op.outputs[0]) for op in handles]
     empty = {op.name for op, ready in zip(handles, session.run(checks)) if not ready}
     if not empty:

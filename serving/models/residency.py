@@ -43,16 +43,17 @@ class _MallInfo2(ctypes.Structure):
         "fordblks", "keepcost")]
 
 
-def _libc_mallinfo2():
+def _libc(name: str, argtypes: list, restype):
+    """glibc's `name`, typed; None where there is none (musl, an older glibc, jemalloc)."""
     try:
-        info = ctypes.CDLL("libc.so.6").mallinfo2  # glibc 2.33+
-    except (OSError, AttributeError):  # not glibc, or older: the resident set alone
+        function = getattr(ctypes.CDLL("libc.so.6"), name)
+    except (OSError, AttributeError):
         return None
-    info.argtypes, info.restype = [], _MallInfo2
-    return info
+    function.argtypes, function.restype = argtypes, restype
+    return function
 
 
-_mallinfo2 = _libc_mallinfo2()
+_mallinfo2 = _libc("mallinfo2", [], _MallInfo2)  # glibc 2.33+
 
 
 def heap_in_use() -> int:
@@ -63,16 +64,13 @@ def heap_in_use() -> int:
     return info.uordblks + info.hblkhd
 
 
-def _libc_trim() -> Callable[[], None]:
-    try:
-        trim = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, jemalloc preloaded does its own)
-        return lambda: None
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return lambda: trim(0)
+_malloc_trim = _libc("malloc_trim", [ctypes.c_size_t], ctypes.c_int)
+_mallopt = _libc("mallopt", [ctypes.c_int, ctypes.c_int], ctypes.c_int)
 
 
-_trim = _libc_trim()
+def _trim() -> None:
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 def keep_big_blocks_returnable() -> None:
@@ -80,12 +78,8 @@ def keep_big_blocks_returnable() -> None:
     on free; but each such free raises the threshold (up to 32 MiB), so a model's tensors
     later come from the heap, which unloads fragment and trimming cannot return. Fixing the
     threshold at its 128 KiB default keeps an unloaded model's memory returnable."""
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):  # not glibc
-        return
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+    if _mallopt is not None:
+        _mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
 
 
 def release_memory(refrozen: bool = False) -> None:
