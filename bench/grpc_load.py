@@ -2,8 +2,8 @@
 request over and over, so the load generator never competes for the server's Python.
 
 Bodies are written once: TF Serving's PredictRequest for ours (the input as tensor_content,
-what `tf.make_tensor_proto` makes), and KServe-v2's ModelInferRequest for Triton (made with
-tritonclient's protos in PyTriton's venv). h2load cannot read gRPC's status from the
+what `tf.make_tensor_proto` makes), and KServe-v2's ModelInferRequest for Triton and for our
+own OIP (made with tritonclient's protos in PyTriton's venv, else with ours). h2load cannot read gRPC's status from the
 trailers, so a body is first checked by a real call (readiness), and our own server reports
 calls that did not end OK through its metrics.
 """
@@ -25,7 +25,10 @@ INPUTS = {"mlp": ("images", (1, 784)), "cnn": ("image", (1, 28, 28, 1))}
 TRITON_BODY = r'''
 import json, struct, sys
 import numpy as np
-from tritonclient.grpc import service_pb2
+try:
+    from tritonclient.grpc import service_pb2
+except ImportError:  # no PyTriton venv: our generated copy of the same proto
+    from grpc_api.oip import inference_pb2 as service_pb2
 model, source, dest = sys.argv[1:]
 body = json.load(open(source))["inputs"][0]
 request = service_pb2.ModelInferRequest(model_name=model)
@@ -55,9 +58,10 @@ def make_bodies(bench_dir: Path, triton_python: Path | None) -> None:
                 np.asarray(values, np.float32).reshape(shape)))
             ours.write_bytes(framed(request.SerializeToString()))
         triton = bodies / f"{model}_1.triton.grpc"
-        if triton_python is not None and not triton.exists():
-            subprocess.run([str(triton_python), "-c", TRITON_BODY, model,
-                            str(bodies / f"{model}_1.kserve.json"), str(triton)], check=True)
+        if not triton.exists():
+            subprocess.run([str(triton_python or sys.executable), "-c", TRITON_BODY, model,
+                            str(bodies / f"{model}_1.kserve.json"), str(triton)], check=True,
+                           cwd=Path(__file__).resolve().parents[1])
 
 
 def check(target: str, method: str, body: Path, timeout: float = 5.0) -> bool:

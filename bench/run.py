@@ -59,6 +59,10 @@ SERVERS = {
                              (f"--grpc_max_threads={4 * (os.cpu_count() or 1)}",),
                              protocol="grpc"),
     "triton-grpc": Server("Triton (PyTriton) over gRPC (h2load)", "triton", protocol="grpc"),
+    # The Open Inference Protocol on ours, with Triton's bodies: its cost beside TF Serving's.
+    "ours-oip": Server("ours, KServe v2 JSON to /v2/models/{model}/infer", "ours", api="oip"),
+    "ours-oip-grpc": Server("ours, KServe v2 ModelInfer over gRPC (h2load)", "ours",
+                            protocol="grpc", api="oip"),
     "ours-image": Server("ours, a JPEG to /v1/images/{model}:classify", "ours",
                          protocol="image"),
 }

@@ -1,8 +1,9 @@
 """The servers the benchmark compares, each started on loopback and stopped by its PID.
 
 Every server gets the same SavedModels (../shared/bench/make_models.py) and the same
-single-instance bodies; only Triton speaks KServe-v2 (JSON, or its gRPC protos) instead of
-TF Serving's. Over gRPC, ours and Triton are driven by h2load (bench/grpc_load.py).
+single-instance bodies. Triton speaks KServe-v2 (JSON, or its gRPC protos); ours speaks TF
+Serving's API, or KServe-v2 too when a server's `api` is "oip" (the same bodies as Triton's,
+to /v2 and ModelInfer). Over gRPC, ours and Triton are driven by h2load (bench/grpc_load.py).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class Server:
     flags: tuple[str, ...] = ()    # ours: app.py flags; naive: gunicorn flags
     env: dict = dataclasses.field(default_factory=dict)
     protocol: str = "rest"         # rest | grpc | image (ours: a JPEG to /v1/images)
+    api: str = "tfs"               # ours: tfs (TF Serving's) | oip (KServe v2, as Triton)
     root: Path = ROOT              # ours: the checkout whose app.py runs (bench/ab.py --baseline)
     app: str = "floor_app:app"     # floor: the WSGI app gunicorn serves (bench/floor_app.py)
 
@@ -39,20 +41,26 @@ class Server:
             return f"127.0.0.1:{TRITON_GRPC_PORT if self.kind == 'triton' else grpc_port}"
         if self.kind == "triton":
             return f"http://127.0.0.1:{TRITON_PORT}/v2/models/{model}/infer"
+        if self.api == "oip":
+            return f"http://127.0.0.1:{port}/v2/models/{model}/infer"
         if self.protocol == "image":
             return f"http://127.0.0.1:{port}/v1/images/{model}:classify"
         return f"http://127.0.0.1:{port}/v1/models/{model}:predict"
 
     def body(self, bench_dir: Path, model: str) -> Path:
-        suffix = {("triton", "rest"): ".kserve.json", ("triton", "grpc"): ".triton.grpc"}.get(
-            (self.kind, self.protocol), {"grpc": ".grpc", "image": ".jpg"}.get(self.protocol,
-                                                                            ".json"))
+        suffix = {("oip", "rest"): ".kserve.json", ("oip", "grpc"): ".triton.grpc"}.get(
+            (self.speaks, self.protocol), {"grpc": ".grpc", "image": ".jpg"}.get(self.protocol,
+                                                                              ".json"))
         return bench_dir / "bodies" / f"{model}_1{suffix}"
 
     @property
     def method(self) -> str:
         from grpc_load import PREDICT, TRITON_INFER
-        return TRITON_INFER if self.kind == "triton" else PREDICT
+        return TRITON_INFER if self.speaks == "oip" else PREDICT
+
+    @property
+    def speaks(self) -> str:
+        return "oip" if self.kind == "triton" else self.api
 
     def command(self, bench_dir: Path, port: int, model: str,
                 grpc_port: int = 0) -> tuple[list[str], Path, dict]:

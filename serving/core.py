@@ -22,7 +22,7 @@ from serving.models.manager import ModelManager
 from serving.models import unloader
 from serving.models.residency import Residency
 from serving.models.servable import Servable
-from serving.routing import resident, unloading
+from serving.routing import acks, resident, unloading
 from serving.routing.poller import start_polling
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class ServingCore:
         TF's Python objects make each full collection slow; freezing them removed 80 ms p99
         pauses in the peer measurements (shared/bench/RESULTS.md).
         """
+        acks.booting(self.settings)  # before reading the disk: see serving/routing/acks.py
         unloading.apply_from_disk(self.manager, self.settings)  # unloaded through /v2: stays so
         resident.apply_from_disk(self.manager, self.settings)   # pins: loaded at start
         self.manager.sync_all()

@@ -5,10 +5,13 @@ unloading.py) so that every worker, and every restarted one, applies them. Under
 the model stays registered and ready, and loads again on its next request."""
 from __future__ import annotations
 
+import time
+
 from serving.errors import FailedPrecondition, InvalidArgument
 from serving.models.state import AVAILABLE, END, LOADING, START, UNLOADING
 from serving.routing import store as routing_store
 from serving.routing import unloading
+from serving.routing.control import RELOAD_WAIT
 
 _STATES = {AVAILABLE: "READY", LOADING: "LOADING", START: "LOADING", UNLOADING: "UNLOADING",
            END: "UNAVAILABLE"}
@@ -42,7 +45,8 @@ class Repository:
 
     def load(self, name: str, parameters: dict | None = None) -> None:
         """Load (or reload: rescan the base path) a configured model, in every worker; this
-        call returns once this worker serves it."""
+        call returns once every worker serves it (as Triton's returns once it is loaded), or
+        with this worker's reason when it failed to load here."""
         self._check_parameters(parameters, ("config",), "load")
         self.oip._known(name)
         self._mark(name, False)
@@ -50,6 +54,7 @@ class Repository:
             self.oip.core.control.load_model(name)
             return
         self.oip.manager.sync(name)
+        self._await_workers()
         if not self.oip._available(name):
             reasons = sorted({s.error_message for s in self.oip.inference.status(name)
                               if s.error_message} if self._tracked(name) else set())
@@ -57,7 +62,8 @@ class Repository:
                                      + (f": {'; '.join(reasons)}" if reasons else ""))
 
     def unload(self, name: str, parameters: dict | None = None) -> None:
-        """Unload every version of a model, in every worker; it stays known (not ready)."""
+        """Unload every version of a model, in every worker, before answering; it stays
+        known (not ready)."""
         self._check_parameters(parameters, ("unload_dependents",), "unload")
         self.oip._known(name)
         if self.oip.manager.residency is not None:  # a memory budget: out of memory only, it
@@ -65,6 +71,12 @@ class Repository:
             return
         self._mark(name, True)
         self.oip.manager.sync(name)
+        self._await_workers()
+
+    def _await_workers(self) -> None:
+        """The other workers apply the routing state within a second (their pollers); the
+        answer waits for them, so no request after it, to any worker, sees the old state."""
+        self.oip.core.control.await_workers(time.monotonic() + RELOAD_WAIT)
 
     def _on_demand(self, name: str, version: int) -> bool:
         manager = self.oip.manager
@@ -83,8 +95,7 @@ class Repository:
                 raise InvalidArgument(f"{verb}: unknown parameter '{key}'")
 
     def _mark(self, name: str, unloaded: bool) -> None:
-        """Written to the routing state file under its lock, then applied here at once (the
-        other workers' pollers apply it within a second)."""
+        """Written to the routing state file under its lock, then applied here at once."""
         control = self.oip.core.control
 
         def change(data):

@@ -1,6 +1,7 @@
-"""Which reloaded config each worker of this server has applied: one file per worker (its
-pid, holding the config's digest) in the server's run folder. The worker answering a reload
-waits for the others' files, so a request to any worker after the answer sees the new config.
+"""What each worker of this server has applied from the disk: one file per worker (its pid,
+holding the digests of the reloaded config and of the routing state it has synced its models
+to) in the server's run folder. The worker answering a reload, or a repository load or
+unload, waits for the others' files, so a request to any worker after the answer sees it.
 """
 from __future__ import annotations
 
@@ -9,10 +10,31 @@ import logging
 import os
 import time
 
-from serving.config.model_config import atomic_write
+from serving.config.model_config import atomic_write, run_folder
 
 log = logging.getLogger(__name__)
-NONE = "-"  # no reloaded config in force
+NONE = "-"  # no reloaded config in force (or no state file)
+CONFIG, STATE = 0, 1  # the fields of what a worker records: "<config digest> <state digest>"
+BOOTING = "booting booting"  # a worker not serving yet: it applies the disk before it does
+
+
+def record_text(config: str | None, state: str | None) -> str:
+    return f"{config or NONE} {state or NONE}"
+
+
+def folder(settings) -> str:
+    return os.path.join(run_folder(settings), "applied")
+
+
+def booting(settings) -> None:
+    """A starting worker's first record, before it reads the disk: one answering a change
+    meanwhile waits for it too (it will apply the change with its poller's first tick)."""
+    Acks(folder(settings)).record(BOOTING)
+
+
+def _field(text: str, field: int) -> str | None:
+    parts = text.split()
+    return parts[field] if field < len(parts) else None
 
 
 class Acks:
@@ -31,15 +53,16 @@ class Acks:
         except OSError as exc:
             log.warning("cannot record the applied config in %s: %s", self.folder, exc)
 
-    def wait(self, target: str, current, deadline: float) -> None:
-        """Until every other live worker recorded `target`, `current()` (the digest on disk)
-        moved past it, or the deadline."""
-        while target != NONE:
-            behind = [pid for pid, text in self._others() if text != target]
+    def wait(self, field: int, target: str, current, deadline: float) -> None:
+        """Until every other live worker recorded `target` as its `field` (CONFIG, STATE),
+        `current()` (that digest on disk) moved past it, or the deadline."""
+        while True:
+            behind = [pid for pid, text in self._others()
+                      if _field(text, field) != target]
             if not behind or current() != target:
                 return
             if time.monotonic() >= deadline:
-                log.warning("reload answered before worker(s) %s applied it",
+                log.warning("change answered before worker(s) %s applied it",
                             ", ".join(map(str, behind)))
                 return
             time.sleep(0.05)

@@ -22,7 +22,6 @@ from serving.config.model_config import (
     parse_model_config,
     read_model_config,
     reloaded_config_path,
-    run_folder,
     snapshot_for,
     write_model_config,
 )
@@ -31,7 +30,8 @@ from serving.models.routes import Route, parse_split, parse_version
 from serving.models.state import PIN_REQUEST, SPLIT_REQUEST
 from serving.routing import reload as tf_reload
 from serving.routing import store as routing_store
-from serving.routing.acks import Acks
+from serving.routing.acks import CONFIG, NONE, STATE, Acks, record_text
+from serving.routing.acks import folder as acks_folder
 from serving.routing import resident, unloading
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class VersionControl:
         if self._flag_config_file and self._snapshot.file_digest is not None:
             self._seen[self._flag_config_file] = self._snapshot.file_digest
             self._applied = (self._flag_config_file, self._snapshot.file_digest)
-        self.acks = Acks(os.path.join(run_folder(settings), "applied"))
+        self.acks = Acks(acks_folder(settings))
         self._state: dict = {"models": {}}
 
     @property
@@ -293,17 +293,37 @@ class VersionControl:
             self.refresh(force=True)
             failed = self._await_models([m.name for m in models if m.name not in running],
                                         deadline)
-            self.acknowledge()
-            self.acks.wait(self.acks.mine, lambda: _digest_of(self.reload_file), deadline)
+            self.acknowledge()  # every model synced (_await_models)
+            self.await_workers(deadline, CONFIG)
         if failed:
             raise ServingError(f"{len(failed)} model(s) did not become available: "
                                f"{{{''.join(failed)}}}")
 
     def acknowledge(self) -> None:
-        """Record which reloaded config this worker has applied (and synced) for the worker
-        answering a reload: the poller calls it after each tick."""
-        applied = self._applied
-        self.acks.record(applied[1] if applied and applied[0] == self.reload_file else None)
+        """Record which reloaded config and routing state this worker has applied, its models
+        synced to them, for the worker answering a change: the poller calls it after each
+        tick (after its sync)."""
+        self.acks.record(self._applied_text())
+
+    def behind(self) -> bool:
+        """Whether this worker read a change (here, or in a thread that wrote it) that it has
+        not acknowledged: its poller syncs before acknowledging it."""
+        return self.acks.mine != self._applied_text()
+
+    def await_workers(self, deadline: float, what: int = STATE) -> None:
+        """Until every other worker has applied what the disk says now (the reloaded config,
+        or the routing state), or the deadline: a change answered after this is seen by a
+        request to any worker. (Other workers only: this one applied it before asking.)"""
+        path = self.reload_file if what == CONFIG else self.state_file
+
+        def on_disk() -> str:
+            return _digest_of(path) or NONE
+        self.acks.wait(what, on_disk(), on_disk, deadline)
+
+    def _applied_text(self) -> str:
+        config = self._applied[1] if self._applied and self._applied[0] == self.reload_file \
+            else None
+        return record_text(config, self._seen.get(self.state_file))
 
     def _available(self, name: str) -> set[int]:
         return self.manager.available(name) if self.manager.knows(name) else set()

@@ -24,11 +24,10 @@ class Poller:
         self.scan_every = settings.file_system_poll_wait_seconds
         self.config_every = settings.model_config_file_poll_wait_seconds
         self.admin = bool(settings.admin_token)
-        # A reload through gRPC (always on with a gRPC port) or an admin route reaches the
-        # other workers through the files: look every second, whatever the polls say.
-        changes = self.admin or bool(settings.port or settings.grpc_socket_path)
-        ticks = [s for s in (self.scan_every, self.config_every) if s > 0]
-        self.tick = min(ticks + [1.0]) if changes else (min(ticks) if ticks else None)
+        # A change through one worker (a reload over gRPC, an admin route, the Open Inference
+        # Protocol's repository load or unload, always on) reaches the others through the
+        # files: look every second, whatever the polls say.
+        self.tick = min([s for s in (self.scan_every, self.config_every) if s > 0] + [1.0])
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -41,9 +40,6 @@ class Poller:
         self.control.acknowledge()
 
     def start(self) -> None:
-        if self.tick is None:
-            log.info("polling off: versions and config are read once at start")
-            return
         self._thread = threading.Thread(target=self._run, name="version-poller", daemon=True)
         self._thread.start()
 
@@ -58,8 +54,10 @@ class Poller:
             if scan:
                 next_scan = now + self.scan_every
             try:
-                # A changed config or state may name new models or versions: scan then too.
-                if self.control.refresh(watch_config, rescan=scan) or scan:
+                # A changed config or state may name new models or versions: scan then too,
+                # and when a request thread read a change this worker has not synced to yet.
+                if self.control.refresh(watch_config, rescan=scan) or scan \
+                        or self.control.behind():
                     self.manager.sync_all()
                 self.control.acknowledge()
             except Exception:  # the poller must outlive any one bad scan

@@ -30,7 +30,8 @@ def state_path(settings) -> str:
 
 
 def read_state(path: str) -> dict:
-    """{"models": {name: {"default": N | "split": {...}, "labels": {...}}}}; raises ValueError."""
+    """{"models": {name: {"default": N | "split": {...}, "labels": {...}}}, "generation": N};
+    raises ValueError."""
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
@@ -61,6 +62,10 @@ def update_state(path: str, change) -> dict:
             if isinstance(entry, dict) and entry.get("labels") == {}:
                 del entry["labels"]
         data["models"] = {k: v for k, v in data["models"].items() if v}
+        # Every write makes new bytes (unload, load, unload again would not): a worker's
+        # acknowledgement of one write's digest is never taken for a later one's.
+        generation = data.get("generation")
+        data["generation"] = generation + 1 if isinstance(generation, int) else 1
         atomic_write(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
     return data
 

@@ -51,13 +51,18 @@ def test_a_tick_that_fails_is_logged_and_the_next_one_runs(workers, caplog):
     assert not polling._thread.is_alive()
 
 
-def test_with_every_poll_off_no_admin_routes_and_no_grpc_reload_there_is_no_thread(workers):
+def test_with_every_poll_off_and_no_grpc_port_the_state_is_still_watched_every_second(workers):
+    """/v2/repository's load and unload are always on: they reach the other workers by disk."""
     (_, reader), _ = workers
     polling = Poller(reader, Settings.load(environ={}, overrides={
         "file_system_poll_wait_seconds": 0, "model_config_file_poll_wait_seconds": 0,
         "port": 0}))
+    assert polling.tick == 1.0
     polling.start()
-    assert polling._thread is None
+    try:
+        assert polling._thread.is_alive()
+    finally:
+        polling.stop()
 
 
 def test_with_every_poll_off_a_grpc_port_still_watches_for_reloads_every_second(workers):

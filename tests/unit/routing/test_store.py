@@ -31,7 +31,17 @@ def test_entries_left_empty_are_dropped(tmp_path):
         {"m": {"default": 1, "labels": {"a": 1}}}))
     store.update_state(str(path), lambda data: data["models"]["m"].pop("default"))
     store.update_state(str(path), lambda data: data["models"]["m"]["labels"].clear())
-    assert json.loads(path.read_text()) == {"models": {}}
+    assert json.loads(path.read_text())["models"] == {}
+
+
+def test_every_write_is_new_bytes_even_back_to_the_same_state(tmp_path):
+    """Workers acknowledge a write by its digest: unload, load, unload must not repeat one."""
+    path, seen = tmp_path / "routing.json", set()
+    for unloaded in (True, False, True, False):
+        store.update_state(str(path), lambda data: data["models"].update(
+            {"m": {"unloaded": True} if unloaded else {}}))
+        seen.add(path.read_bytes())
+    assert len(seen) == 4
 
 
 def test_a_failed_change_writes_nothing(tmp_path):
