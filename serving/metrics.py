@@ -3,6 +3,8 @@
 The contract (names and arguments) is what the rest of the core relies on:
   observe_request(entrypoint, model, version, verb, status, seconds)   one REST or gRPC call
   observe_batch(model, version, signature, size, queue_wait_seconds, run_seconds)
+  unrecorded()                                             what runs inside (warmup) is not
+                                                           counted: recorded() is False there
   set_queue_length(model, version, signature, length)
   observe_load(model, version, seconds, state)             a load attempt ended in `state`
   set_model_state(model, version, state)                   any other state change (None: gone)
@@ -17,8 +19,11 @@ multi-process storage when imported, and gunicorn's master sets PROMETHEUS_MULTI
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import threading
+import time
 from types import SimpleNamespace
 
 _LATENCY_BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)
@@ -28,6 +33,10 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 _lock = threading.Lock()
 _metrics: SimpleNamespace | None = None
 _states: dict[tuple[str, str], str] = {}       # this process's view, for the state gauge
+_recorded: contextvars.ContextVar[bool] = contextvars.ContextVar("serving_recorded",
+                                                                 default=True)
+# The verbs that run a model (OIP's statistics count these; the last one's time is kept).
+INFERENCE_VERBS = frozenset({"infer", "predict", "classify", "regress", "multi_inference"})
 
 
 def multiprocess_dir() -> str | None:
@@ -56,6 +65,11 @@ def _build() -> SimpleNamespace:
                              registry=registry),
         run=Histogram("serving_batch_run_seconds", "Time to run one batch through the model",
                       batch, buckets=_LATENCY_BUCKETS, registry=registry),
+        # The Open Inference Protocol's statistics report it (Triton's last_inference).
+        last_inference=Gauge("serving_last_inference_timestamp_seconds", "When the version "
+                             "last answered an inference successfully (Unix time), the latest "
+                             "of all workers", ("model", "version"), multiprocess_mode="max",
+                             registry=registry),
         queue_length=Gauge("serving_batch_queue_length", "Requests waiting in batch queues, "
                            "summed over workers", batch, multiprocess_mode="livesum",
                            registry=registry),
@@ -120,6 +134,7 @@ def _series(hook: str, *labels: str) -> tuple:
         found = {"request": (m.requests, m.latency),
                  "batch": (m.batch_size, m.queue_wait, m.run),
                  "queue": (m.queue_length,), "in_flight": (m.in_flight,),
+                 "last_inference": (m.last_inference,),
                  "hit": (m.hits,), "miss": (m.misses,)}[hook]
         found = _children.setdefault(key, tuple(metric.labels(*labels) for metric in found))
     return found
@@ -130,6 +145,24 @@ def observe_request(entrypoint: str, model: str, version: str, verb: str, status
     count, latency = _series("request", entrypoint, model, version, verb, str(status))
     count.inc()
     latency.observe(seconds)
+    if verb in INFERENCE_VERBS and str(status) in ("200", "OK"):
+        _series("last_inference", model, version)[0].set(time.time())
+
+
+def recorded() -> bool:
+    """False inside `unrecorded()`: the batcher reads it as it takes each request."""
+    return _recorded.get()
+
+
+@contextlib.contextmanager
+def unrecorded():
+    """Warmup's replays: left out of the batch metrics, and so of OIP's statistics, as
+    Triton leaves its warmup out."""
+    token = _recorded.set(False)
+    try:
+        yield
+    finally:
+        _recorded.reset(token)
 
 
 def observe_batch(model: str, version: str, signature: str, size: int,

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 
-from serving import requests
+from serving import metrics, requests
 from serving.errors import DeadlineExceeded, InvalidArgument, LoadError, ServingError, Unimplemented
 from serving.inference import Inference, ModelSpec, Target
 
@@ -34,12 +34,13 @@ def replay(inference: Inference, servable, version_path: str, iterations: int) -
         return 0
     started, count = time.monotonic(), 0
     try:
-        for record in tf.compat.v1.io.tf_record_iterator(path):
-            count += 1
-            _replay_record(inference, servable, record, iterations)
-            if count > MAX_RECORDS:
-                raise InvalidArgument(f"Number of warmup records exceeds the maximum "
-                                      f"({MAX_RECORDS}) at {path}")
+        with metrics.unrecorded():  # as Triton's, statistics leave warmup out
+            for record in tf.compat.v1.io.tf_record_iterator(path):
+                count += 1
+                _replay_record(inference, servable, record, iterations)
+                if count > MAX_RECORDS:
+                    raise InvalidArgument(f"Number of warmup records exceeds the maximum "
+                                          f"({MAX_RECORDS}) at {path}")
     except tf.errors.OpError as exc:  # framing or CRC: not a TFRecord file
         raise LoadError(f"{exc.message}. Please verify your warmup data is in TFRecord "
                         f"format.", "DATA_LOSS") from None

@@ -9,6 +9,10 @@
     POST /v2/models/{m}[/versions/{v}]/infer        JSON or binary tensors (api/oip/codec.py)
     POST /v2/repository/index                       every model and version, with its state
     POST /v2/repository/models/{m}/load | /unload   guarded by the admin token when one is set
+    GET  /v2/{system,cuda}sharedmemory[/region/{r}]/status        [] (none registered), or 404
+    POST /v2/{system,cuda}sharedmemory[/region/{r}]/register      501: not supported here
+    POST /v2/{system,cuda}sharedmemory[/region/{r}]/unregister    200: nothing to unregister
+    GET|POST /v2/logging, /v2[/models/{m}]/trace/setting          the settings; changing: 501
 
 The views translate HTTP into serving/oip/service.py's verbs and nothing else.
 """
@@ -21,6 +25,7 @@ from api.codec import jsonio
 from api.oip import codec, errors
 from serving.errors import InvalidArgument
 from serving.oip.service import OpenInference
+from serving.oip.settings import ServerSettings
 
 bp = Blueprint("oip", __name__)
 errors.init_blueprint(bp)
@@ -154,3 +159,51 @@ def unload(name):
     auth.require_admin(current_app.config["SETTINGS"].admin_token, "the model repository")
     _oip().repository.unload(name, _repository_parameters())
     return _json({})
+
+
+# -- Triton's APIs for what this server lacks: answered as Triton does with the feature off --
+_MEMORY = "<any(systemsharedmemory, cudasharedmemory):memory>"
+
+
+def _settings() -> ServerSettings:
+    return ServerSettings(_oip())
+
+
+def _changing() -> list[str]:
+    """The settings a POST body sets (a null one changes nothing); a GET sets none."""
+    if request.method != "POST":
+        return []
+    return [name for name, value in _document().items() if value is not None]
+
+
+@bp.get(f"/{_MEMORY}/status")
+@bp.get(f"/{_MEMORY}/region/<region>/status")
+def shared_memory_status(memory, region=""):
+    return _json(_settings().shared_memory_status(memory.removesuffix("sharedmemory"), region))
+
+
+@bp.post(f"/{_MEMORY}/register")
+@bp.post(f"/{_MEMORY}/region/<region>/register")
+def register_shared_memory(memory, region=""):
+    _settings().register_shared_memory(memory.removesuffix("sharedmemory"), region)
+    return _json({})
+
+
+@bp.post(f"/{_MEMORY}/unregister")
+@bp.post(f"/{_MEMORY}/region/<region>/unregister")
+def unregister_shared_memory(memory, region=""):
+    _settings().unregister_shared_memory(memory.removesuffix("sharedmemory"), region)
+    return _json({})
+
+
+@bp.route("/logging", methods=["GET", "POST"])
+def log_settings():
+    return _json(_settings().log_settings(_changing()))
+
+
+@bp.route("/trace/setting", methods=["GET", "POST"])
+@bp.route("/models/<name>/trace/setting", methods=["GET", "POST"])
+def trace_settings(name=""):
+    if name:
+        _account(name, "trace")
+    return _json(_settings().trace_settings(name, _changing()))

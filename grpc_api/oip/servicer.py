@@ -4,9 +4,10 @@ config, statistics and repository RPCs) over serving/oip/service.py.
 Each RPC converts the request, calls the verb, converts the answer (codec.py); grpc_api/
 calls.py counts and records each call, as for TF Serving's services. Errors use
 the gRPC front's table (grpc_api/errors.py) with the same messages as /v2, except that a
-size limit is INVALID_ARGUMENT here, as /v2's 400. The RPCs this server does not serve
-(shared memory, trace and log settings) answer UNIMPLEMENTED. The repository's load and
-unload are admin calls, guarded with HandleReloadConfigRequest (grpc_api/server.py).
+size limit is INVALID_ARGUMENT here, as /v2's 400. Shared memory and the log and trace
+settings answer as Triton does with those features off (serving/oip/settings.py): no region,
+read-only settings, UNIMPLEMENTED for a change. The repository's load and unload are admin
+calls, guarded with HandleReloadConfigRequest (grpc_api/server.py).
 
 The generated modules (inference_pb2*.py, from inference.proto by scripts/make_oip_protos.py)
 register `inference.*` in protobuf's default pool, as tritonclient's do: a process imports
@@ -25,6 +26,7 @@ from grpc_api.oip import codec, inference_pb2 as pb, inference_pb2_grpc
 from serving.config.limits import LimitExceeded
 from serving.errors import ServingError
 from serving.oip.service import OpenInference
+from serving.oip.settings import ServerSettings
 
 SERVICE = "inference.GRPCInferenceService"
 log = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ class InferenceService(inference_pb2_grpc.GRPCInferenceServiceServicer):
     def __init__(self, core, settings):
         self.oip, self.settings = OpenInference(core), settings
         self.inference = self.oip.inference
+        self.server_settings = ServerSettings(self.oip)
 
     @staticmethod
     def answered(request, response) -> tuple[str, str]:
@@ -54,6 +57,8 @@ class InferenceService(inference_pb2_grpc.GRPCInferenceServiceServicer):
 
     @staticmethod
     def asked(request) -> str:
+        if "SharedMemory" in request.DESCRIPTOR.name:
+            return ""  # its `name` is a region's, never a model's
         return getattr(request, "model_name", "") or getattr(request, "name", "")
 
     @rpc("live")
@@ -131,6 +136,61 @@ class InferenceService(inference_pb2_grpc.GRPCInferenceServiceServicer):
         self.oip.repository.unload(request.model_name, {k: codec.parameter(v) for k, v in
                                              request.parameters.items()})
         return pb.RepositoryModelUnloadResponse()
+
+    # -- Triton's APIs for what this server lacks: answered as Triton does with them off ----
+    @rpc("shared_memory")
+    def SystemSharedMemoryStatus(self, request, context):
+        self.server_settings.shared_memory_status("system", request.name)  # none, or NOT_FOUND
+        return pb.SystemSharedMemoryStatusResponse()
+
+    @rpc("shared_memory")
+    def SystemSharedMemoryRegister(self, request, context):
+        self.server_settings.register_shared_memory("system", request.name)
+        return pb.SystemSharedMemoryRegisterResponse()
+
+    @rpc("shared_memory")
+    def SystemSharedMemoryUnregister(self, request, context):
+        self.server_settings.unregister_shared_memory("system", request.name)
+        return pb.SystemSharedMemoryUnregisterResponse()
+
+    @rpc("shared_memory")
+    def CudaSharedMemoryStatus(self, request, context):
+        self.server_settings.shared_memory_status("cuda", request.name)
+        return pb.CudaSharedMemoryStatusResponse()
+
+    @rpc("shared_memory")
+    def CudaSharedMemoryRegister(self, request, context):
+        self.server_settings.register_shared_memory("cuda", request.name)
+        return pb.CudaSharedMemoryRegisterResponse()
+
+    @rpc("shared_memory")
+    def CudaSharedMemoryUnregister(self, request, context):
+        self.server_settings.unregister_shared_memory("cuda", request.name)
+        return pb.CudaSharedMemoryUnregisterResponse()
+
+    @rpc("logging")
+    def LogSettings(self, request, context):
+        """A setting without a value changes nothing (tritonclient sends None so)."""
+        answer = self.server_settings.log_settings(
+            [name for name, value in request.settings.items()
+             if value.WhichOneof("parameter_choice")])
+        response = pb.LogSettingsResponse()
+        for name, value in answer.items():
+            kind = ("bool_param" if isinstance(value, bool) else
+                    "uint32_param" if isinstance(value, int) else "string_param")
+            setattr(response.settings[name], kind, value)
+        return response
+
+    @rpc("trace")
+    def TraceSetting(self, request, context):
+        """A setting without values (Triton's "clear") changes nothing here."""
+        answer = self.server_settings.trace_settings(
+            request.model_name, [name for name, value in request.settings.items() if value.value])
+        response = pb.TraceSettingResponse()
+        for name, value in answer.items():
+            response.settings[name].value.extend(value if isinstance(value, list) else [value])
+        return response
+
 
 def add_to_server(core, settings, server) -> str:
     inference_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(

@@ -67,7 +67,8 @@ class Batcher:
         if rows <= self.options.split_size and self._slots.claim_inline(self._nothing_queued):
             try:
                 outcome = self._compute([Task(feeds, rows, None, time.monotonic(), 0.0,
-                                              exchange=observe.current())], True)
+                                              exchange=observe.current(),
+                                              recorded=metrics.recorded())], True)
             finally:
                 self._slots.free(inline=True)
             if isinstance(outcome, BaseException):
@@ -108,7 +109,7 @@ class Batcher:
         key = batch_tensors.shape_key(feeds, self.options.pad_variable_length_inputs)
         try:
             queued = self._queue.put(Task(feeds, rows, future, time.monotonic(), deadline, key,
-                                          observe.current()))
+                                          observe.current(), metrics.recorded()))
         except RuntimeError:
             raise Unavailable(UNLOADING) from None
         if not queued:
@@ -218,7 +219,10 @@ class Batcher:
         # Counted before any caller wakes up, so a caller may read stats() right after.
         self._stats.batch(len(tasks), rows, total - rows, isinstance(outcome, Exception), inline)
         ended = time.monotonic()
-        metrics.observe_batch(*self.labels, rows, started - tasks[0].enqueued, ended - started)
+        counted = [task for task in tasks if task.recorded]  # warmup's are not
+        if counted:
+            metrics.observe_batch(*self.labels, sum(task.rows for task in counted),
+                                  started - counted[0].enqueued, ended - started)
         if observe.active():  # each request learns its batch; a trace gets the batch's span
             observe.batch_ran([task.exchange for task in tasks],
                               [task.enqueued for task in tasks], rows, started, ended,

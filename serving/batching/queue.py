@@ -28,6 +28,7 @@ class Task:
     deadline: float                       # monotonic; past it the request is answered 504
     key: tuple = ()                       # what batch-mates must share (non-batch dims, dtypes)
     exchange: object = None               # the request's serving.observe record, if any
+    recorded: bool = True                 # False for warmup's replays: not in the metrics
 
 
 class TaskQueue:

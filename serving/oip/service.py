@@ -8,6 +8,7 @@ Serving's API (a version, or the routed default with its traffic split), then ru
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Sequence
 
@@ -118,26 +119,28 @@ class OpenInference:
     def model_config(self, name: str, version="", signature: str = "") -> dict:
         """Triton's ModelConfig as this server runs the model: platform, the batching it
         does (max_batch_size > 0 only when a batcher may join this signature's requests, and
-        then dims leave the batch dimension out), inputs and outputs by Triton's type names."""
+        then dims leave the batch dimension out), inputs and outputs by Triton's type names.
+        Every field is there as Triton prints it (_PRINTED), 64-bit integers as numbers."""
         with self._resolve(name, version, signature) as target:
             sig, options = target.signature(), target.servable.batching
             plan = plan_for(sig) if options is not None else None
             batched = plan is not None and not plan.fixed
-            config = {
+            config = _printed("config", {
                 "name": name, "platform": PLATFORM, "backend": "tensorflow",
                 "version_policy": self._policy(name),
                 "max_batch_size": options.max_batch_size if batched else 0,
                 "input": [_config_tensor(spec, batched, True) for spec in sig.inputs.values()],
                 "output": [_config_tensor(spec, batched, False)
                            for spec in sig.outputs.values()],
-                "instance_group": [{"name": name, "kind": "KIND_CPU", "count": 1, "gpus": []}],
+                "instance_group": [_printed("instance_group", {
+                    "name": name, "kind": "KIND_CPU", "count": 1})],
                 "parameters": {"TF_SIGNATURE_DEF": {"string_value": sig.key}},
-            }
+            })
             if batched:
-                config["dynamic_batching"] = {
+                config["dynamic_batching"] = _printed("dynamic_batching", {
                     "preferred_batch_size": list(options.allowed_batch_sizes),
                     "max_queue_delay_microseconds": options.batch_timeout_micros,
-                    "preserve_ordering": True}
+                    "preserve_ordering": True})
             return config
 
     def _policy(self, name: str) -> dict:
@@ -159,6 +162,11 @@ class OpenInference:
         all pass), then runs the signature through the core's predict."""
         with self._resolve(name, version, signature, timeout) as target:
             sig = target.signature()
+            plan = plan_for(sig)
+            # A fixed batch of one row (an input [1, 784]) that the batcher splits requests
+            # into: any number of rows is served, as TF Serving's API serves them.
+            any_rows = target.servable.batching is not None and plan is not None \
+                and plan.fixed is not None
             total, seen = 0, set()
             for tensor in inputs:
                 if not isinstance(tensor.name, str) or tensor.name not in sig.inputs:
@@ -174,6 +182,7 @@ class OpenInference:
                                           f"'{tensor.datatype}', but model '{name}' expects "
                                           f"'{expected}'")
                 tensor.shape = datatypes.check_shape(tensor.name, tensor.shape, self.limits)
+                check_declared_shape(name, sig.inputs[tensor.name], tensor.shape, any_rows)
                 total += datatypes.element_count(tensor.shape)
             self.limits.check_elements(total)
             wanted = list(outputs or ())
@@ -191,7 +200,7 @@ class OpenInference:
             feeds = {t.name: _decode(t) for t in inputs}
             results = self.inference.predict(target, feeds, tuple(wanted), timeout)
             order = wanted or list(sig.outputs)
-            batched = bool(classes) and plan_for(sig) is not None  # only classification asks
+            batched = bool(classes) and plan is not None  # only classification asks
             return InferResult(name, str(target.version), [
                 (alias, classification.classify(np.asarray(results[alias]), classes[alias], batched)
                  if alias in classes else np.asarray(results[alias])) for alias in order])
@@ -217,6 +226,25 @@ class OpenInference:
         return {"model_stats": stats}
 
 
+def check_declared_shape(model: str, spec, shape: Sequence[int], any_rows: bool = False) -> None:
+    """Triton's check of a request's shape against the model's (core src/infer_request.cc):
+    the rank, and each fixed dimension, of the shape metadata reports. Not checked: a rank
+    the signature leaves unknown, or a signature and graph that disagree (the graph decides).
+    `any_rows`: the first dimension is free (the batcher splits the request)."""
+    declared = spec.static_shape
+    if not isinstance(declared, tuple):
+        return
+    if len(shape) != len(declared) or any(
+            want >= 0 and got != want and not (any_rows and axis == 0)
+            for axis, (want, got) in enumerate(zip(declared, shape))):
+        raise InvalidArgument(f"unexpected shape for input '{spec.alias}' for model '{model}'. "
+                              f"Expected {_dims(_shape(spec))}, got {_dims(shape)}")
+
+
+def _dims(shape: Sequence[int]) -> str:
+    return "[" + ",".join(str(int(d)) for d in shape) + "]"
+
+
 def _shape(spec) -> list[int]:
     shape = spec.static_shape if isinstance(spec.static_shape, tuple) else spec.shape
     return [-1] if shape is None else [int(d) if d >= 0 else -1 for d in shape]
@@ -227,6 +255,26 @@ def _tensor(spec) -> dict:
             "shape": _shape(spec)}
 
 
+# Triton prints a ModelConfig as protobuf JSON that always prints the fields without presence
+# (core src/model_config_utils.cc, ModelConfigToJson), so scripts index them unchecked: each
+# message's such fields at their defaults. Its messages left unset (sequence_batching, ...)
+# are not printed; nor is `optimization`, which only Triton's own defaults fill in.
+_PRINTED = {
+    "config": {"runtime": "", "batch_input": [], "batch_output": [],
+               "default_model_filename": "", "cc_model_filenames": {}, "metric_tags": {},
+               "parameters": {}, "model_warmup": []},
+    "input": {"format": "FORMAT_NONE", "is_shape_tensor": False, "allow_ragged_batch": False,
+              "optional": False, "is_non_linear_format_io": False},
+    "output": {"label_filename": "", "is_shape_tensor": False,
+               "is_non_linear_format_io": False},
+    "instance_group": {"gpus": [], "secondary_devices": [], "profile": [], "passive": False,
+                       "host_policy": ""},
+    "dynamic_batching": {"preferred_batch_size": [], "max_queue_delay_microseconds": 0,
+                         "preserve_ordering": False, "priority_levels": 0,
+                         "default_priority_level": 0, "priority_queue_policy": {}},
+}
+
+
 def _config_tensor(spec, batched: bool, is_input: bool) -> dict:
     dims = _shape(spec)
     if batched and dims:
@@ -234,9 +282,16 @@ def _config_tensor(spec, batched: bool, is_input: bool) -> dict:
     datatype = datatypes.of_tf(spec.dtype)
     entry = {"name": spec.alias, "data_type": datatypes.TRITON.get(datatype, "TYPE_INVALID"),
              "dims": dims}
-    if is_input:
-        entry["format"] = "FORMAT_NONE"
-    return entry
+    if batched and not dims and not is_input:
+        # One value per row: Triton wants dims, and writes that as [1] reshaped to [].
+        entry.update(dims=[1], reshape={"shape": []})
+    return _printed("input" if is_input else "output", entry)
+
+
+def _printed(message: str, fields: dict) -> dict:
+    """`fields`, then every other field Triton prints for that message, at its default."""
+    return {**fields, **{key: copy.deepcopy(value) for key, value in _PRINTED[message].items()
+                         if key not in fields}}
 
 
 def _decode(tensor: InputTensor) -> np.ndarray:

@@ -1,9 +1,10 @@
 """Triton's statistics extension from the counts the server keeps anyway (serving/metrics.py),
 summed over every worker: requests and their latency by outcome, batches and their sizes,
-queue waits and run times. Nothing is counted twice for it.
+queue waits and run times, and when each version last answered. Nothing is counted twice
+for it. Warmup stays out, as Triton leaves it out: its replays never reach a front, and the
+batcher leaves their batches out (serving/warmup.py runs them under metrics.unrecorded()).
 
-What Triton reports and we cannot know is 0: cache hits, input/output copy times, and the
-time of the last inference.
+What Triton reports and we cannot know is 0: cache hits and input/output copy times.
 """
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from collections import defaultdict
 
 from serving import metrics
 
-INFERENCE_VERBS = frozenset({"infer", "predict", "classify", "regress", "multi_inference"})
+INFERENCE_VERBS = metrics.INFERENCE_VERBS
 _SUCCESS = frozenset({"200", "OK"})
+LAST_INFERENCE = "serving_last_inference_timestamp_seconds"  # a gauge: the latest of workers
 
 
 def _duration(count: float = 0, seconds: float = 0.0) -> dict:
@@ -44,6 +46,8 @@ def collect() -> dict[tuple[str, str], dict]:
                     found[key][f"{short}_count"] += sample.value
                 elif sample.name.endswith("_sum"):
                     found[key][f"{short}_sum"] += sample.value
+            elif family.name == LAST_INFERENCE:
+                found[key]["last_inference"] = max(found[key]["last_inference"], sample.value)
     return found
 
 
@@ -57,7 +61,9 @@ def model_statistics(name: str, version: str, counters: dict | None) -> dict:
     rows = c.get("serving_batch_size_sum", 0)
     inferences, executions = (rows, batches) if batches else (successes, successes)
     return {
-        "name": name, "version": version, "last_inference": 0,
+        "name": name, "version": version,
+        # Triton's: milliseconds since the epoch of the last successful inference, 0 before.
+        "last_inference": int(c.get("last_inference", 0) * 1000),
         "inference_count": int(inferences), "execution_count": int(executions),
         "inference_stats": {
             "success": _duration(successes, c.get("success_seconds", 0.0)),

@@ -48,4 +48,7 @@ def example_request(path: str, operation: dict) -> dict:
 
 
 def success(operation: dict) -> int:
-    return min(int(code) for code in operation["responses"] if code.startswith("2"))
+    """The first 2xx status; for an operation that always refuses (a shared memory region's
+    status or registration: Triton's APIs for what this server lacks), the first listed."""
+    successes = [int(code) for code in operation["responses"] if code.startswith("2")]
+    return min(successes) if successes else int(next(iter(operation["responses"])))
