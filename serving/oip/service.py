@@ -282,9 +282,8 @@ def _config_tensor(spec, batched: bool, is_input: bool) -> dict:
     datatype = datatypes.of_tf(spec.dtype)
     entry = {"name": spec.alias, "data_type": datatypes.TRITON.get(datatype, "TYPE_INVALID"),
              "dims": dims}
-    if batched and not dims and not is_input:
-        # One value per row: Triton wants dims, and writes that as [1] reshaped to [].
-        entry.update(dims=[1], reshape={"shape": []})
+    # One value per row stays dims [] (Triton's own config would say dims [1] reshaped to [],
+    # and answer [N, 1]): the config says what this server answers, [N], as its metadata does.
     return _printed("input" if is_input else "output", entry)
 
 

@@ -98,10 +98,11 @@ def test_the_config_is_what_tritons_json_prints_for_it_every_field_included(batc
     assert config["output"][0]["label_filename"] == "" and config["runtime"] == ""
 
 
-def test_a_scalar_per_row_output_is_dims_1_reshaped_to_nothing_as_triton_requires():
+def test_a_scalar_per_row_output_has_the_dims_the_answers_have():
+    """No batch dimension left: dims [] (answers are [N], as the metadata's [-1] says)."""
     batched = serve(DIGITS, BatchingOptions()).model_config("m")
     classes, probabilities = batched["output"]
-    assert (classes["dims"], classes["reshape"]) == ([1], {"shape": []})
-    assert probabilities["dims"] == [10] and "reshape" not in probabilities
+    assert classes["dims"] == [] and "reshape" not in classes
+    assert probabilities["dims"] == [10]
     unbatched = serve(DIGITS).model_config("m")["output"][0]
     assert unbatched["dims"] == [-1] and "reshape" not in unbatched
