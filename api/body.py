@@ -1,9 +1,11 @@
 """The request body as both REST fronts read it (TF Serving's /v1 and the OIP's /v2): whole,
 refused past --max_request_bytes (a chunked one too, which werkzeug would cut off silently),
 and inflated when the client compressed it: gzip, as TF Serving accepts, or deflate
-(tritonclient's request_compression_algorithm), never past the same limit (bombs)."""
+(tritonclient's request_compression_algorithm), never past the same limit (bombs). And an
+answer compressed as the client asks (tritonclient's response_compression_algorithm)."""
 from __future__ import annotations
 
+import gzip
 import zlib
 
 from flask import current_app, request
@@ -40,3 +42,14 @@ def inflate(body: bytes, encoding: str, limit: int) -> bytes:
     if not inflater.eof:
         raise InvalidArgument(f"Failed to decompress {encoding} request body: it is truncated")
     return data
+
+
+def compressed(payload: bytes) -> tuple[bytes, str | None]:
+    """`payload` gzipped or deflated (zlib's stream, as HTTP's deflate is) when the request's
+    Accept-Encoding asks for it, as Triton answers inference; else as it is."""
+    accepted = request.accept_encodings
+    if accepted["gzip"] > 0:
+        return gzip.compress(payload, 6), "gzip"
+    if accepted["deflate"] > 0:
+        return zlib.compress(payload), "deflate"
+    return payload, None

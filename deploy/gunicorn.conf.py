@@ -110,16 +110,17 @@ def post_fork(server, worker):
 
 
 def post_worker_init(worker):
-    """The app is built (models loaded): start listening on the REST port and the gRPC port,
-    and take a share of connections."""
+    """The app is built (models loaded): start the gRPC server, then listen on the REST port
+    and take a share of connections. REST comes last: a connection the kernel hands this
+    socket is answered at once, not after gRPC's start (imports, a thread pool)."""
     from gunicorn import sock, util
-    worker.sockets = sock.create_sockets(worker.cfg, worker.log)
-    for listener in worker.sockets:
-        util.close_on_exec(listener)
     serving = getattr(worker.wsgi, "extensions", {}).get("serving")
     if serving is not None:
         from grpc_api.server import serve  # in the worker only: grpc never in the master
         worker.grpc = serve(serving, _settings)
+    worker.sockets = sock.create_sockets(worker.cfg, worker.log)
+    for listener in worker.sockets:
+        util.close_on_exec(listener)
     _announce_ready(worker)
 
 

@@ -121,7 +121,11 @@ def infer(name, version=""):
     result = _oip().infer(name, version, decoded.inputs, decoded.outputs, decoded.signature,
                           classes=decoded.classification)
     payload, headers = codec.encode(decoded, result)
+    payload, encoding = request_body.compressed(payload)
     response = Response(payload, status=200, headers=headers)
+    if encoding:
+        response.headers["Content-Encoding"] = encoding
+    response.headers["Vary"] = "Accept-Encoding"
     response.headers["X-Model-Version"] = result.model_version
     return response
 

@@ -15,10 +15,11 @@ import pytest
 import requests
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+from tritonclient.utils import InferenceServerException
 
 from scripts.make_test_models import ECHO_DTYPES
 from tests.support.helpers import ROOT, ServerProcess, copy_model, eventually, write_config
+from tests.support.triton_clients import grpc, http, triton_input  # noqa: F401 (fixtures)
 from tests.support.kserve_venv import kserve_python
 from tests.support.perf_analyzer import perf_analyzer
 
@@ -42,25 +43,6 @@ def server(tmp_path_factory):
                             f"--admin_token={ADMIN_TOKEN}")
     yield process
     process.stop()
-
-
-@pytest.fixture(scope="module")
-def http(server):
-    return httpclient.InferenceServerClient(server.url.split("//", 1)[1])
-
-
-@pytest.fixture(scope="module")
-def grpc(server):
-    return grpcclient.InferenceServerClient(server.grpc_target)
-
-
-def _input(module, name, array, binary=True):
-    tensor = module.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
-    if module is httpclient:
-        tensor.set_data_from_numpy(array, binary_data=binary)
-    else:
-        tensor.set_data_from_numpy(array)
-    return tensor
 
 
 def _echo_value(dtype: str) -> np.ndarray:
@@ -120,7 +102,7 @@ def test_health_answers_json_for_strict_clients(server):
 def test_http_infer_in_binary_and_json_modes(http, binary):
     x = np.array([[1.0], [2.0], [5.0]], dtype=np.float32)
     outputs = [httpclient.InferRequestedOutput("y", binary_data=binary)]
-    result = http.infer("half_plus_two", [_input(httpclient, "x", x, binary)], outputs=outputs,
+    result = http.infer("half_plus_two", [triton_input(httpclient, "x", x, binary)], outputs=outputs,
                         request_id="req-1")
     np.testing.assert_allclose(result.as_numpy("y"), x / 2 + 2)
     response = result.get_response()
@@ -129,7 +111,7 @@ def test_http_infer_in_binary_and_json_modes(http, binary):
 
 def test_grpc_infer_answers_in_raw_output_contents(grpc):
     x = np.array([[1.0], [3.0]], dtype=np.float32)
-    result = grpc.infer("half_plus_two", [_input(grpcclient, "x", x)], request_id="g-1")
+    result = grpc.infer("half_plus_two", [triton_input(grpcclient, "x", x)], request_id="g-1")
     np.testing.assert_allclose(result.as_numpy("y"), x / 2 + 2)
     response = result.get_response()
     assert response.id == "g-1" and len(response.raw_output_contents) == 1
@@ -146,7 +128,7 @@ def test_every_datatype_round_trips(http, grpc, dtype, mode):
     if dtype == "float16" and not binary:
         binary = True  # tritonclient itself refuses FP16 in JSON
     outputs = None if mode == "grpc" else [httpclient.InferRequestedOutput("y", binary)]
-    result = client.infer("every_dtype", [_input(module, "x", value, binary)], outputs=outputs,
+    result = client.infer("every_dtype", [triton_input(module, "x", value, binary)], outputs=outputs,
                           parameters={"signature_name": f"echo_{dtype}"})
     got = result.as_numpy("y")
     if dtype == "string":
@@ -160,11 +142,11 @@ def test_every_datatype_round_trips(http, grpc, dtype, mode):
 def test_version_routing_and_output_selection(http, grpc, server):
     x = np.array([[2.0]], dtype=np.float32)
     for version in ("123", "124"):
-        result = http.infer("two_versions", [_input(httpclient, "x", x)], model_version=version)
+        result = http.infer("two_versions", [triton_input(httpclient, "x", x)], model_version=version)
         assert result.get_response()["model_version"] == version
-        assert grpc.infer("two_versions", [_input(grpcclient, "x", x)],
+        assert grpc.infer("two_versions", [triton_input(grpcclient, "x", x)],
                           model_version=version).get_response().model_version == version
-    newest = http.infer("two_versions", [_input(httpclient, "x", x)])
+    newest = http.infer("two_versions", [triton_input(httpclient, "x", x)])
     assert newest.get_response()["model_version"] == "124"   # the routed default
     wrong = server.post("/v2/models/half_plus_two/infer", json={
         "inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 1], "data": [1]}],
@@ -176,7 +158,7 @@ def test_version_routing_and_output_selection(http, grpc, server):
 def test_class_count_answers_the_largest_values_of_each_row(client, request):
     c, module = request.getfixturevalue(client), httpclient if client == "http" else grpcclient
     x = np.array([[1, 5, 3], [9, 0, 7]], dtype=np.float32)
-    result = c.infer("every_dtype", [_input(module, "x", x)],
+    result = c.infer("every_dtype", [triton_input(module, "x", x)],
                      outputs=[module.InferRequestedOutput("y", class_count=2)],
                      parameters={"signature_name": "echo_float32"})
     assert result.as_numpy("y").tolist() == [[b"5.000000:1", b"3.000000:2"],
@@ -320,7 +302,7 @@ def test_model_config_says_how_the_model_is_served(http, grpc):
 
 def test_statistics_count_inferences(http, grpc):
     x = np.array([[1.0]], dtype=np.float32)
-    http.infer("half_plus_two", [_input(httpclient, "x", x)])
+    http.infer("half_plus_two", [triton_input(httpclient, "x", x)])
     stats = http.get_inference_statistics("half_plus_two")["model_stats"]
     assert stats[0]["name"] == "half_plus_two" and stats[0]["inference_stats"]["success"]["count"]
     assert grpc.get_inference_statistics("half_plus_two").model_stats[0].version == "123"
@@ -332,8 +314,8 @@ def test_grpc_streaming_answers_each_request_in_turn(server):
     client = grpcclient.InferenceServerClient(server.grpc_target)
     client.start_stream(callback=lambda result, error: answers.put((result, error)))
     x = np.array([[4.0]], dtype=np.float32)
-    client.async_stream_infer("half_plus_two", [_input(grpcclient, "x", x)], request_id="s1")
-    client.async_stream_infer("nope", [_input(grpcclient, "x", x)])
+    client.async_stream_infer("half_plus_two", [triton_input(grpcclient, "x", x)], request_id="s1")
+    client.async_stream_infer("nope", [triton_input(grpcclient, "x", x)])
     first, second = answers.get(timeout=30), answers.get(timeout=30)
     client.stop_stream()
     assert first[1] is None and first[0].as_numpy("y").tolist() == [[4.0]]
@@ -441,5 +423,5 @@ def test_a_triton_model_control_script_sees_each_change_at_once(server):
         for _ in range(4):
             client = httpclient.InferenceServerClient(server.url.split("//", 1)[1])
             assert client.is_model_ready("half_plus_two")
-            answer = client.infer("half_plus_two", [_input(httpclient, "x", x)])
+            answer = client.infer("half_plus_two", [triton_input(httpclient, "x", x)])
             assert answer.as_numpy("y").tolist() == [[2.5]]

@@ -13,9 +13,10 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from google.protobuf import json_format
 from tritonclient.grpc import model_config_pb2, service_pb2
-from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+from tritonclient.utils import InferenceServerException
 
 from tests.support.helpers import ROOT, ServerProcess, copy_model, write_config
+from tests.support.triton_clients import grpc, http, triton_input  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(scope="module")
@@ -32,24 +33,8 @@ def server(tmp_path_factory):
     process.stop()
 
 
-@pytest.fixture(scope="module")
-def http(server):
-    return httpclient.InferenceServerClient(server.url.split("//", 1)[1])
-
-
-@pytest.fixture(scope="module")
-def grpc(server):
-    return grpcclient.InferenceServerClient(server.grpc_target)
-
-
 def _client(request, name: str):
     return request.getfixturevalue(name), httpclient if name == "http" else grpcclient
-
-
-def _input(module, name: str, array: np.ndarray):
-    tensor = module.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
-    tensor.set_data_from_numpy(array)
-    return tensor
 
 
 # -- statistics ------------------------------------------------------------------------------
@@ -63,7 +48,7 @@ def test_statistics_leave_warmup_out_and_date_the_last_inference(http, grpc):
     assert (warmed["last_inference"], warmed["inference_count"]) == (0, 0)
     assert {duration["count"] for duration in warmed["inference_stats"].values()} == {0}
     before = time.time_ns() // 1_000_000
-    http.infer("warmed", [_input(httpclient, "x", np.array([[1.0]], np.float32))])
+    http.infer("warmed", [triton_input(httpclient, "x", np.array([[1.0]], np.float32))])
     after = time.time_ns() // 1_000_000
     used = stats()
     assert before <= used["last_inference"] <= after          # milliseconds since the epoch
@@ -82,7 +67,7 @@ def test_a_wrong_shape_is_refused_in_tritons_words(request, client, model, name,
                                                    expected):
     c, module = _client(request, client)
     with pytest.raises(InferenceServerException) as raised:
-        c.infer(model, [_input(module, name, np.zeros(shape, np.float32))])
+        c.infer(model, [triton_input(module, name, np.zeros(shape, np.float32))])
     assert raised.value.status() == ("400" if client == "http"
                                      else "StatusCode.INVALID_ARGUMENT")
     got = "[" + ",".join(map(str, shape)) + "]"
@@ -95,11 +80,11 @@ def test_shapes_the_model_takes_still_pass(http):
     example = example_pb2.Example()
     example.features.feature["x"].float_list.value.append(2.0)
     examples = np.array([example.SerializeToString()] * 2, dtype=object)     # shape [-1]
-    scores = http.infer("tf2", [_input(httpclient, "inputs", examples)],
+    scores = http.infer("tf2", [triton_input(httpclient, "inputs", examples)],
                         parameters={"signature_name": "classify_x_to_y"}).as_numpy("scores")
     assert scores.tolist() == [[3.0], [3.0]]
     # x is [1] (a fixed batch of one), and batching splits three rows into three runs.
-    y = http.infer("tf2", [_input(httpclient, "x", np.array([1, 2, 3], np.float32))])
+    y = http.infer("tf2", [triton_input(httpclient, "x", np.array([1, 2, 3], np.float32))])
     assert y.as_numpy("y").tolist() == [2.5, 3.0, 3.5]
 
 
@@ -135,7 +120,27 @@ def test_the_grpc_config_is_the_http_one(http, grpc):
 def test_integer_outputs_are_classified_with_integer_labels(request, client):
     c, module = _client(request, client)
     x = np.array([[1, 5, 3], [9, 0, 7]], dtype=np.int64)
-    result = c.infer("every_dtype", [_input(module, "x", x)],
+    result = c.infer("every_dtype", [triton_input(module, "x", x)],
                      outputs=[module.InferRequestedOutput("y", class_count=2)],
                      parameters={"signature_name": "echo_int64"})
     assert result.as_numpy("y").tolist() == [[b"5:1", b"3:2"], [b"9:0", b"7:2"]]
+
+
+# -- compressed answers ----------------------------------------------------------------------
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_an_answer_is_compressed_as_the_client_asks(server, http, algorithm):
+    """tritonclient's response_compression_algorithm sends Accept-Encoding; Triton answers
+    compressed, and tritonclient inflates what says Content-Encoding."""
+    x = np.array([[1.0], [2.0]], np.float32)
+    answer = http.infer("half_plus_two", [triton_input(httpclient, "x", x)],
+                        request_compression_algorithm=algorithm,
+                        response_compression_algorithm=algorithm)
+    assert answer.as_numpy("y").tolist() == [[2.5], [3.0]]
+    body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 1], "data": [1, 2]}]}
+    raw = server.post("/v2/models/half_plus_two/infer", json=body,
+                      headers={"Accept-Encoding": algorithm})
+    assert raw.headers["Content-Encoding"] == algorithm   # requests inflates it for .json()
+    assert raw.json()["outputs"][0]["data"] == [2.5, 3.0]
+    plain = server.post("/v2/models/half_plus_two/infer", json=body,
+                        headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers
