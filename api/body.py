@@ -44,6 +44,18 @@ def inflate(body: bytes, encoding: str, limit: int) -> bytes:
     return data
 
 
+def plain(body: bytes, encoding: str | None) -> bytes:
+    """`body` as it was before gzip or deflate (another encoding, or a broken one: as it is):
+    what the request log records, whichever way it travelled."""
+    window = _WINDOW.get((encoding or "").strip().lower())
+    if window is None:
+        return body
+    try:
+        return zlib.decompress(body, window)
+    except zlib.error:
+        return body
+
+
 def compressed(payload: bytes) -> tuple[bytes, str | None]:
     """`payload` gzipped or deflated (zlib's stream, as HTTP's deflate is) when the request's
     Accept-Encoding asks for it, as Triton answers inference; else as it is."""

@@ -1,6 +1,6 @@
 """The REST front's side of serving/observe: each request's record begun before its view
-(client, method, path, W3C traceparent, the body when the request log samples it) and
-finished after it, with the model and verb api/ops.py found and the response's status and
+(client, method, path, W3C traceparent, the body when the request log samples it, as it was
+before any gzip or deflate) and finished after it, with the model and verb api/ops.py found and the response's status and
 size. No hook at all while nothing observes requests."""
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 
 from flask import Response, request
 
+from api import body as request_body
 from serving import observe
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,8 @@ def _begin() -> None:
     exchange.bytes_in = request.content_length or 0
     if exchange.sampled:
         # Read (and kept) here; the view's own get_data(cache=False) is then served from it.
-        exchange.request_body = request.get_data(cache=True)
+        exchange.request_body = request_body.plain(request.get_data(cache=True),
+                                                   request.headers.get("Content-Encoding"))
         exchange.request_type = request.content_type or ""
 
 
@@ -46,7 +48,8 @@ def _fill(exchange, response: Response) -> None:
     if not exchange.version:
         exchange.version = response.headers.get("X-Model-Version", "")
     if exchange.sampled and not response.is_streamed:
-        exchange.response_body = response.get_data()
+        exchange.response_body = request_body.plain(response.get_data(),
+                                                    response.headers.get("Content-Encoding"))
         exchange.response_type = response.content_type or ""
 
 
