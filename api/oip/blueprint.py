@@ -25,7 +25,6 @@ from api.codec import jsonio
 from api.oip import codec, errors
 from serving.errors import InvalidArgument
 from serving.oip.service import OpenInference
-from serving.oip.settings import ServerSettings
 
 bp = Blueprint("oip", __name__)
 errors.init_blueprint(bp)
@@ -169,10 +168,6 @@ def unload(name):
 _MEMORY = "<any(systemsharedmemory, cudasharedmemory):memory>"
 
 
-def _settings() -> ServerSettings:
-    return ServerSettings(_oip())
-
-
 def _changing() -> list[str]:
     """The settings a POST body sets (a null one changes nothing); a GET sets none."""
     if request.method != "POST":
@@ -183,26 +178,26 @@ def _changing() -> list[str]:
 @bp.get(f"/{_MEMORY}/status")
 @bp.get(f"/{_MEMORY}/region/<region>/status")
 def shared_memory_status(memory, region=""):
-    return _json(_settings().shared_memory_status(memory.removesuffix("sharedmemory"), region))
+    return _json(_oip().server_settings.shared_memory_status(memory.removesuffix("sharedmemory"), region))
 
 
 @bp.post(f"/{_MEMORY}/register")
 @bp.post(f"/{_MEMORY}/region/<region>/register")
 def register_shared_memory(memory, region=""):
-    _settings().register_shared_memory(memory.removesuffix("sharedmemory"), region)
+    _oip().server_settings.register_shared_memory(memory.removesuffix("sharedmemory"), region)
     return _json({})
 
 
 @bp.post(f"/{_MEMORY}/unregister")
 @bp.post(f"/{_MEMORY}/region/<region>/unregister")
 def unregister_shared_memory(memory, region=""):
-    _settings().unregister_shared_memory(memory.removesuffix("sharedmemory"), region)
+    _oip().server_settings.unregister_shared_memory(memory.removesuffix("sharedmemory"), region)
     return _json({})
 
 
 @bp.route("/logging", methods=["GET", "POST"])
 def log_settings():
-    return _json(_settings().log_settings(_changing()))
+    return _json(_oip().server_settings.log_settings(_changing()))
 
 
 @bp.route("/trace/setting", methods=["GET", "POST"])
@@ -210,4 +205,4 @@ def log_settings():
 def trace_settings(name=""):
     if name:
         _account(name, "trace")
-    return _json(_settings().trace_settings(name, _changing()))
+    return _json(_oip().server_settings.trace_settings(name, _changing()))

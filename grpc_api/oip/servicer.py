@@ -26,7 +26,6 @@ from grpc_api.oip import codec, inference_pb2 as pb, inference_pb2_grpc
 from serving.config.limits import LimitExceeded
 from serving.errors import ServingError
 from serving.oip.service import OpenInference
-from serving.oip.settings import ServerSettings
 
 SERVICE = "inference.GRPCInferenceService"
 log = logging.getLogger(__name__)
@@ -47,7 +46,6 @@ class InferenceService(inference_pb2_grpc.GRPCInferenceServiceServicer):
     def __init__(self, core, settings):
         self.oip, self.settings = OpenInference(core), settings
         self.inference = self.oip.inference
-        self.server_settings = ServerSettings(self.oip)
 
     @staticmethod
     def answered(request, response) -> tuple[str, str]:
@@ -140,38 +138,38 @@ class InferenceService(inference_pb2_grpc.GRPCInferenceServiceServicer):
     # -- Triton's APIs for what this server lacks: answered as Triton does with them off ----
     @rpc("shared_memory")
     def SystemSharedMemoryStatus(self, request, context):
-        self.server_settings.shared_memory_status("system", request.name)  # none, or NOT_FOUND
+        self.oip.server_settings.shared_memory_status("system", request.name)  # none, or NOT_FOUND
         return pb.SystemSharedMemoryStatusResponse()
 
     @rpc("shared_memory")
     def SystemSharedMemoryRegister(self, request, context):
-        self.server_settings.register_shared_memory("system", request.name)
+        self.oip.server_settings.register_shared_memory("system", request.name)
         return pb.SystemSharedMemoryRegisterResponse()
 
     @rpc("shared_memory")
     def SystemSharedMemoryUnregister(self, request, context):
-        self.server_settings.unregister_shared_memory("system", request.name)
+        self.oip.server_settings.unregister_shared_memory("system", request.name)
         return pb.SystemSharedMemoryUnregisterResponse()
 
     @rpc("shared_memory")
     def CudaSharedMemoryStatus(self, request, context):
-        self.server_settings.shared_memory_status("cuda", request.name)
+        self.oip.server_settings.shared_memory_status("cuda", request.name)
         return pb.CudaSharedMemoryStatusResponse()
 
     @rpc("shared_memory")
     def CudaSharedMemoryRegister(self, request, context):
-        self.server_settings.register_shared_memory("cuda", request.name)
+        self.oip.server_settings.register_shared_memory("cuda", request.name)
         return pb.CudaSharedMemoryRegisterResponse()
 
     @rpc("shared_memory")
     def CudaSharedMemoryUnregister(self, request, context):
-        self.server_settings.unregister_shared_memory("cuda", request.name)
+        self.oip.server_settings.unregister_shared_memory("cuda", request.name)
         return pb.CudaSharedMemoryUnregisterResponse()
 
     @rpc("logging")
     def LogSettings(self, request, context):
         """A setting without a value changes nothing (tritonclient sends None so)."""
-        answer = self.server_settings.log_settings(
+        answer = self.oip.server_settings.log_settings(
             [name for name, value in request.settings.items()
              if value.WhichOneof("parameter_choice")])
         response = pb.LogSettingsResponse()
@@ -184,7 +182,7 @@ class InferenceService(inference_pb2_grpc.GRPCInferenceServiceServicer):
     @rpc("trace")
     def TraceSetting(self, request, context):
         """A setting without values (Triton's "clear") changes nothing here."""
-        answer = self.server_settings.trace_settings(
+        answer = self.oip.server_settings.trace_settings(
             request.model_name, [name for name, value in request.settings.items() if value.value])
         response = pb.TraceSettingResponse()
         for name, value in answer.items():

@@ -19,6 +19,7 @@ from serving.errors import InvalidArgument, NotFound
 from serving.inference import ModelSpec, Target
 from serving.oip import classification, datatypes, statistics
 from serving.oip.repository import Repository
+from serving.oip.settings import ServerSettings
 from serving import version as this_server
 
 PLATFORM = "tensorflow_savedmodel"
@@ -60,6 +61,7 @@ class OpenInference:
         self.core, self.inference, self.limits = core, core.inference, core.limits
         self.manager = core.manager
         self.repository = Repository(self)  # index, load, unload
+        self.server_settings = ServerSettings(self)  # shared memory, log and trace settings
 
     # -- lookups ---------------------------------------------------------------------------
     def _known(self, name: str) -> None:
